@@ -1,0 +1,167 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/kapgw/kapgw/fhir"
+	"github.com/kapgw/kapgw/internal/config"
+	"github.com/kapgw/kapgw/internal/intake"
+	"github.com/kapgw/kapgw/internal/store"
+)
+
+const usage = `kapgw: the KAP interoperability gateway
+
+Usage:
+  kapgw serve   [flags]   run the gateway (migrates the database first)
+  kapgw migrate [flags]   create or upgrade the database schema, then exit
+  kapgw help              show this help
+
+Flags (each also read from its environment variable):
+`
+
+// errUsage marks a command line that could not be understood.
+var errUsage = errors.New("usage")
+
+// run is the whole program: it parses args, builds every dependency in
+// order and serves until ctx is cancelled.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) < 2 {
+		printUsage(stderr)
+		return fmt.Errorf("%w: a command is required", errUsage)
+	}
+	cmd, rest := args[1], args[2:]
+	switch cmd {
+	case "help", "-h", "--help", "-help":
+		printUsage(stdout)
+		return nil
+	case "serve":
+		return runServe(ctx, rest, getenv, stdout, stderr)
+	case "migrate":
+		return runMigrate(ctx, rest, getenv, stdout, stderr)
+	}
+	printUsage(stderr)
+	return fmt.Errorf("%w: unknown command %q", errUsage, cmd)
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprint(w, usage)
+	config.Usage(w)
+}
+
+// exitCode is 2 for command-line mistakes and 1 for everything else.
+func exitCode(err error) int {
+	if errors.Is(err, errUsage) || errors.Is(err, flag.ErrHelp) {
+		return 2
+	}
+	return 1
+}
+
+// loadConfig parses a subcommand's flags; a bad configuration lists every
+// problem.
+func loadConfig(name string, args []string, getenv func(string) string, stderr io.Writer) (config.Config, error) {
+	cfg, rest, err := config.Load(name, args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return cfg, fmt.Errorf("%w: %s", errUsage, name)
+	}
+	if err != nil {
+		return cfg, fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	if len(rest) > 0 {
+		return cfg, fmt.Errorf("%w: unexpected arguments after %s", errUsage, name)
+	}
+	return cfg, nil
+}
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level))
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+func runMigrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := loadConfig("migrate", args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, store.Config{DataDir: cfg.DataDir, DatabaseURL: cfg.DatabaseURL}, time.Now)
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	fmt.Fprintf(stdout, "migrated %s database\n", st.Dialect())
+	return nil
+}
+
+func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := loadConfig("serve", args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	log := newLogger(stdout, cfg.LogLevel)
+
+	st, err := store.Open(ctx, store.Config{DataDir: cfg.DataDir, DatabaseURL: cfg.DatabaseURL}, time.Now)
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	log.InfoContext(ctx, "store ready", "dialect", st.Dialect())
+
+	handler := fhir.NewHandler(fhir.Options{
+		Log:          log,
+		Intake:       intake.New(st, time.Now, cfg.SystemBase),
+		Reader:       st,
+		Ready:        st,
+		MaxBodyBytes: cfg.MaxBodyBytes,
+		Now:          time.Now,
+	})
+	return serve(ctx, log, cfg, handler)
+}
+
+// serve listens on cfg.Addr until ctx is cancelled, then shuts down
+// gracefully within cfg.ShutdownTimeout.
+func serve(ctx context.Context, log *slog.Logger, cfg config.Config, h http.Handler) error {
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.InfoContext(ctx, "listening", "addr", ln.Addr().String())
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}

@@ -1,0 +1,62 @@
+// Package fhir is kapgw's HTTP surface: the FHIR R4 REST API partner EHRs
+// use, the KAP intake API the clinic platform uses, and the health endpoints.
+// It is the only package that knows echo; everything it serves comes from
+// small interfaces satisfied by the intake service and the store.
+package fhir
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/kapgw/kapgw/internal/intake"
+	"github.com/kapgw/kapgw/internal/store"
+)
+
+const (
+	mimeFHIRJSON = "application/fhir+json; charset=utf-8"
+	mimeJSON     = "application/json; charset=utf-8"
+)
+
+// Intake is what the intake API needs of the intake service.
+type Intake interface {
+	Put(ctx context.Context, id string, body []byte) (intake.Result, error)
+	Preview(body []byte) ([][]byte, error)
+	Document(ctx context.Context, id string) ([]byte, error)
+	Current(ctx context.Context, id string) ([]store.Version, error)
+}
+
+// Reader reads stored resources by id and version.
+type Reader interface {
+	Read(ctx context.Context, typ, id string) (store.Version, error)
+	VRead(ctx context.Context, typ, id string, versionID int64) (store.Version, error)
+}
+
+// Checker reports whether a dependency is ready to serve.
+type Checker interface {
+	Ready(ctx context.Context) error
+}
+
+// Options are the dependencies and settings of the HTTP surface.
+type Options struct {
+	Log          *slog.Logger
+	Intake       Intake
+	Reader       Reader
+	Ready        Checker
+	MaxBodyBytes int64
+	Now          func() time.Time
+}
+
+// NewHandler returns the whole HTTP API as one http.Handler.
+func NewHandler(o Options) http.Handler {
+	e := echo.New()
+	e.HideBanner = true
+	e.HidePort = true
+	e.HTTPErrorHandler = errorHandler(o.Log)
+	e.Use(requestIDMiddleware(), accessLog(o.Log), recoverer(o.Log), noStore())
+	routes(e, o)
+	return e
+}
