@@ -111,7 +111,7 @@ func TestRedisHungServerCostsOnlyTheTimeout(t *testing.T) {
 	}
 	start = time.Now()
 	allow(t, r, key, limit)
-	if took := time.Since(start); took > 20*time.Millisecond {
+	if took := time.Since(start); took > 45*time.Millisecond { // below the 50ms a try would cost
 		t.Fatalf("second request on a hung redis took %s; it should skip redis until the next probe", took)
 	}
 	if got := fc.n.Load(); got != 2 {
