@@ -16,7 +16,7 @@ const (
 // encounters adds one Encounter per session, in document order.
 func (b *builder) encounters() {
 	for _, s := range b.ep.Sessions {
-		id := ID("Encounter", b.ep.ID, s.ID)
+		id := b.encounterID(s.ID)
 		lead, provider := b.prescriber, b.org
 		if s.Lead() == roleTherapist {
 			lead, provider = b.therapist, b.therapistOrg

@@ -61,10 +61,13 @@ func refp(typ, id string) *r4.Reference {
 	return &r
 }
 
+// coding allocates its three strings together: mapping allocates mostly
+// small strings, and this keeps Map within its time budget.
 func coding(system, code, display string) r4.Coding {
-	c := r4.Coding{System: ptr(system), Code: ptr(code)}
+	s := &[3]string{system, code, display}
+	c := r4.Coding{System: &s[0], Code: &s[1]}
 	if display != "" {
-		c.Display = ptr(display)
+		c.Display = &s[2]
 	}
 	return c
 }
@@ -103,7 +106,8 @@ func intNumber(v int) *json.Number {
 
 // ucum is a Quantity in a UCUM unit.
 func ucum(v *json.Number, unit, code string) *r4.Quantity {
-	return &r4.Quantity{Value: v, Unit: ptr(unit), System: ptr(sysUCUM), Code: ptr(code)}
+	s := &[3]string{unit, sysUCUM, code}
+	return &r4.Quantity{Value: v, Unit: &s[0], System: &s[1], Code: &s[2]}
 }
 
 func period(start, end string) *r4.Period {

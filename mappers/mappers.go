@@ -113,8 +113,11 @@ type builder struct {
 	episodeCare  r4.Reference
 	conditions   []r4.Reference
 
-	sessionIdx map[string]int // session id to index in ep.Sessions
-	rxIdx      map[string]int // prescription id to index in ep.Prescriptions
+	sessionIdx    map[string]int // session id to index in ep.Sessions
+	rxIdx         map[string]int // prescription id to index in ep.Prescriptions
+	encounter     []string       // Encounter id per session
+	medicationIDs []string       // Medication id per prescription
+	request       []string       // MedicationRequest id per prescription
 }
 
 func newBuilder(ep *kap.Episode, opts Options) *builder {
@@ -136,12 +139,18 @@ func newBuilder(ep *kap.Episode, opts Options) *builder {
 	b.careTeam = ref("CareTeam", ID("CareTeam", ep.ID))
 	b.episodeCare = ref("EpisodeOfCare", ID("EpisodeOfCare", ep.ID))
 	b.sessionIdx = make(map[string]int, len(ep.Sessions))
+	b.encounter = make([]string, len(ep.Sessions))
 	for i, s := range ep.Sessions {
 		b.sessionIdx[s.ID] = i
+		b.encounter[i] = ID("Encounter", ep.ID, s.ID)
 	}
 	b.rxIdx = make(map[string]int, len(ep.Prescriptions))
+	b.medicationIDs = make([]string, len(ep.Prescriptions))
+	b.request = make([]string, len(ep.Prescriptions))
 	for i, rx := range ep.Prescriptions {
 		b.rxIdx[rx.ID] = i
+		b.medicationIDs[i] = ID("Medication", ep.ID, rx.ID)
+		b.request[i] = ID("MedicationRequest", ep.ID, rx.ID)
 	}
 	return b
 }
@@ -175,11 +184,27 @@ func (b *builder) add(typ, id string, scope Scope, v any) {
 
 // ident is an identifier in one of the gateway's systems.
 func (b *builder) ident(kind, value string) r4.Identifier {
-	return r4.Identifier{System: ptr(b.base + "/sid/" + kind), Value: ptr(value)}
+	s := &[2]string{b.base + "/sid/" + kind, value}
+	return r4.Identifier{System: &s[0], Value: &s[1]}
 }
 
 // episodeKey is the identifier value of something named only within its
 // episode: session, measure and prescription ids are unique per episode.
 func (b *builder) episodeKey(parts ...string) string {
 	return b.ep.ID + "/" + strings.Join(parts, "/")
+}
+
+// encounterID is the Encounter id of a session of this episode.
+func (b *builder) encounterID(sessionID string) string {
+	return b.encounter[b.sessionIdx[sessionID]]
+}
+
+// medicationID is the Medication id of a prescription of this episode.
+func (b *builder) medicationID(rxID string) string {
+	return b.medicationIDs[b.rxIdx[rxID]]
+}
+
+// requestID is the MedicationRequest id of a prescription of this episode.
+func (b *builder) requestID(rxID string) string {
+	return b.request[b.rxIdx[rxID]]
 }

@@ -93,7 +93,7 @@ func (b *builder) medications() error {
 }
 
 func (b *builder) medication(rx kap.Prescription) {
-	id := ID("Medication", b.ep.ID, rx.ID)
+	id := b.medicationID(rx.ID)
 	f := rx.Formulation
 	fm := formOf(f.Form)
 	name := "Ketamine " + strconv.FormatFloat(f.KetamineMGPerUnit, 'f', -1, 64) + " mg " + fm.text + " (compounded)"
@@ -131,7 +131,7 @@ func (b *builder) medication(rx kap.Prescription) {
 }
 
 func (b *builder) medicationRequest(rx kap.Prescription) {
-	id := ID("MedicationRequest", b.ep.ID, rx.ID)
+	id := b.requestID(rx.ID)
 	fm := formOf(rx.Formulation.Form)
 	dosage := r4.Dosage{Text: ptr(rx.Sig), Route: route(fm.route)}
 	if n, ok := sigUnits(rx.Sig, fm.unit); ok {
@@ -143,7 +143,7 @@ func (b *builder) medicationRequest(rx kap.Prescription) {
 		Identifier:          []r4.Identifier{b.ident("prescription", b.episodeKey(rx.ID))},
 		Status:              rx.Status,
 		Intent:              "order",
-		MedicationReference: ref("Medication", ID("Medication", b.ep.ID, rx.ID)),
+		MedicationReference: ref("Medication", b.medicationID(rx.ID)),
 		Subject:             b.patient,
 		AuthoredOn:          optional(rx.WrittenAt),
 		Requester:           &b.prescriber,
@@ -194,11 +194,11 @@ func (b *builder) administration(s kap.Session, which string, mg float64, units 
 		Id:                  ptr(id),
 		Identifier:          []r4.Identifier{b.ident("administration", b.episodeKey(s.ID, which))},
 		Status:              "completed",
-		MedicationReference: ref("Medication", ID("Medication", b.ep.ID, rxID)),
+		MedicationReference: ref("Medication", b.medicationID(rxID)),
 		Subject:             b.patient,
-		Context:             refp("Encounter", ID("Encounter", b.ep.ID, s.ID)),
+		Context:             refp("Encounter", b.encounterID(s.ID)),
 		EffectiveDateTime:   at,
-		Request:             refp("MedicationRequest", ID("MedicationRequest", b.ep.ID, rxID)),
+		Request:             refp("MedicationRequest", b.requestID(rxID)),
 		Dosage:              dosage,
 	})
 }

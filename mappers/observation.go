@@ -45,7 +45,7 @@ func (b *builder) measure(m kap.Measure) error {
 		if _, ok := b.sessionIdx[m.SessionID]; !ok {
 			return fmt.Errorf("measure %s: session %s: %w", m.ID, m.SessionID, ErrReference)
 		}
-		res.Encounter = refp("Encounter", ID("Encounter", b.ep.ID, m.SessionID))
+		res.Encounter = refp("Encounter", b.encounterID(m.SessionID))
 	}
 	b.add("Observation", id, Episode, res)
 	return nil
@@ -129,7 +129,7 @@ func (b *builder) vitalObservation(s kap.Session, i int, v kap.Vitals, kind vita
 		Category:          []r4.CodeableConcept{concept(sysObsCat, "vital-signs", "Vital Signs", "")},
 		Code:              kind.code,
 		Subject:           &b.patient,
-		Encounter:         refp("Encounter", ID("Encounter", b.ep.ID, s.ID)),
+		Encounter:         refp("Encounter", b.encounterID(s.ID)),
 		EffectiveDateTime: ptr(v.TakenAt),
 	}
 	b.add("Observation", id, Episode, obs)

@@ -124,7 +124,7 @@ func (b *builder) carePlan() {
 		res.Activity = append(res.Activity, b.sessionActivity(s))
 	}
 	for _, rx := range ep.Prescriptions {
-		res.Activity = append(res.Activity, r4.CarePlanActivity{Reference: refp("MedicationRequest", ID("MedicationRequest", ep.ID, rx.ID))})
+		res.Activity = append(res.Activity, r4.CarePlanActivity{Reference: refp("MedicationRequest", b.requestID(rx.ID))})
 	}
 	if len(res.Activity) == 0 {
 		res.Activity = nil
@@ -141,7 +141,7 @@ func (b *builder) sessionActivity(s kap.Session) r4.CarePlanActivity {
 		lead = b.therapist
 	}
 	return r4.CarePlanActivity{
-		OutcomeReference: []r4.Reference{ref("Encounter", ID("Encounter", b.ep.ID, s.ID))},
+		OutcomeReference: []r4.Reference{ref("Encounter", b.encounterID(s.ID))},
 		Detail: &r4.CarePlanActivityDetail{
 			Kind:            ptr(r4.CarePlanActivityKindAppointment),
 			Code:            &sessionType(s.Kind)[0],
