@@ -23,7 +23,7 @@ func (b *builder) adverseEvents() {
 				Actuality:  r4.AdverseEventActualityActual,
 				Event:      ptr(textConcept(ae.Description)),
 				Subject:    b.patient,
-				Encounter:  refp("Encounter", b.encounterID(s.ID)),
+				Encounter:  b.encounterRef(s.ID),
 				Date:       ptr(date),
 				Severity:   ptr(concept(sysAESeverity, ae.Severity, severityDisplay(ae.Severity), "")),
 			})

@@ -116,6 +116,7 @@ type builder struct {
 	sessionIdx    map[string]int // session id to index in ep.Sessions
 	rxIdx         map[string]int // prescription id to index in ep.Prescriptions
 	encounter     []string       // Encounter id per session
+	encRefs       []r4.Reference // reference to the Encounter per session
 	medicationIDs []string       // Medication id per prescription
 	request       []string       // MedicationRequest id per prescription
 }
@@ -140,9 +141,11 @@ func newBuilder(ep *kap.Episode, opts Options) *builder {
 	b.episodeCare = ref("EpisodeOfCare", ID("EpisodeOfCare", ep.ID))
 	b.sessionIdx = make(map[string]int, len(ep.Sessions))
 	b.encounter = make([]string, len(ep.Sessions))
+	b.encRefs = make([]r4.Reference, 0, len(ep.Sessions))
 	for i, s := range ep.Sessions {
 		b.sessionIdx[s.ID] = i
 		b.encounter[i] = ID("Encounter", ep.ID, s.ID)
+		b.encRefs = append(b.encRefs, ref("Encounter", b.encounter[i]))
 	}
 	b.rxIdx = make(map[string]int, len(ep.Prescriptions))
 	b.medicationIDs = make([]string, len(ep.Prescriptions))
@@ -207,4 +210,10 @@ func (b *builder) medicationID(rxID string) string {
 // requestID is the MedicationRequest id of a prescription of this episode.
 func (b *builder) requestID(rxID string) string {
 	return b.request[b.rxIdx[rxID]]
+}
+
+// encounterRef references the Encounter of a session of this episode. The
+// references are shared by the resources that point at the session.
+func (b *builder) encounterRef(sessionID string) *r4.Reference {
+	return &b.encRefs[b.sessionIdx[sessionID]]
 }

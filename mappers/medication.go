@@ -196,7 +196,7 @@ func (b *builder) administration(s kap.Session, which string, mg float64, units 
 		Status:              "completed",
 		MedicationReference: ref("Medication", b.medicationID(rxID)),
 		Subject:             b.patient,
-		Context:             refp("Encounter", b.encounterID(s.ID)),
+		Context:             b.encounterRef(s.ID),
 		EffectiveDateTime:   at,
 		Request:             refp("MedicationRequest", b.requestID(rxID)),
 		Dosage:              dosage,

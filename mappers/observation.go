@@ -45,7 +45,7 @@ func (b *builder) measure(m kap.Measure) error {
 		if _, ok := b.sessionIdx[m.SessionID]; !ok {
 			return fmt.Errorf("measure %s: session %s: %w", m.ID, m.SessionID, ErrReference)
 		}
-		res.Encounter = refp("Encounter", b.encounterID(m.SessionID))
+		res.Encounter = b.encounterRef(m.SessionID)
 	}
 	b.add("Observation", id, Episode, res)
 	return nil
@@ -129,7 +129,7 @@ func (b *builder) vitalObservation(s kap.Session, i int, v kap.Vitals, kind vita
 		Category:          []r4.CodeableConcept{concept(sysObsCat, "vital-signs", "Vital Signs", "")},
 		Code:              kind.code,
 		Subject:           &b.patient,
-		Encounter:         refp("Encounter", b.encounterID(s.ID)),
+		Encounter:         b.encounterRef(s.ID),
 		EffectiveDateTime: ptr(v.TakenAt),
 	}
 	b.add("Observation", id, Episode, obs)

@@ -141,7 +141,7 @@ func (b *builder) sessionActivity(s kap.Session) r4.CarePlanActivity {
 		lead = b.therapist
 	}
 	return r4.CarePlanActivity{
-		OutcomeReference: []r4.Reference{ref("Encounter", b.encounterID(s.ID))},
+		OutcomeReference: []r4.Reference{*b.encounterRef(s.ID)},
 		Detail: &r4.CarePlanActivityDetail{
 			Kind:            ptr(r4.CarePlanActivityKindAppointment),
 			Code:            &sessionType(s.Kind)[0],
