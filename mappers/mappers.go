@@ -38,7 +38,9 @@ func (s Scope) String() string {
 	return "episode"
 }
 
-// Resource is one FHIR resource an episode maps to.
+// Resource is one FHIR resource an episode maps to. Values of one Map call
+// share sub-structures (references such as the patient's), so treat them as
+// read-only; Retire returns copies instead of changing them.
 type Resource struct {
 	Type  string // FHIR resource type, e.g. "Encounter"
 	ID    string // deterministic FHIR id, see ID
