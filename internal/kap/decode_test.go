@@ -150,3 +150,13 @@ func TestDecodeDeterministic(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkDecode(b *testing.B) {
+	body := kaptest.Example(kaptest.FourDosings)
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if _, issues := kap.Decode(body); len(issues) > 0 {
+			b.Fatalf("Decode = %v", issues)
+		}
+	}
+}

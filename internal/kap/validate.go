@@ -1,9 +1,6 @@
 package kap
 
-import (
-	"fmt"
-	"time"
-)
+import "fmt"
 
 // MaxRefills is the most refills a Schedule III prescription may carry
 // (21 CFR 1306.22); ketamine is Schedule III.
@@ -11,16 +8,18 @@ const MaxRefills = 5
 
 // Validate runs the semantic checks the schema cannot express: identifier
 // check digits, the DEA requirement for prescribers, unique and resolvable
-// ids, doses only on dosing sessions, time order, outcome-measure ranges and
+// ids, date-times later stages can parse, doses only on dosing sessions, time
+// order, outcome-measure ranges and
 // item sums, the chaperone of at-home dosing, refill limits and plausible
-// blood pressure. It assumes the shape the schema guarantees and skips a
-// check whose inputs are absent or unparseable (the schema reports those).
-// Issues come sorted by expression.
+// blood pressure. It assumes the shape the schema guarantees; a date-time it
+// cannot parse is reported once and left out of comparisons, and a check
+// whose inputs are absent is skipped. Issues come sorted by expression.
 func (e *Episode) Validate() Issues {
 	if e == nil {
 		return Issues{{Code: CodeRequired, Message: "no episode"}}
 	}
 	var c checker
+	c.dateTimes(e)
 	c.period("period", e.Period)
 	c.careTeam(e)
 	c.pharmacy(e.Pharmacy)
@@ -38,13 +37,6 @@ type checker struct {
 
 func (c *checker) add(code, expr, msg string) {
 	c.issues = append(c.issues, Issue{Code: code, Expression: expr, Message: msg})
-}
-
-// instant parses an RFC 3339 date-time; ok is false when s is absent or not
-// one.
-func instant(s string) (t time.Time, ok bool) {
-	t, err := time.Parse(time.RFC3339, s)
-	return t, err == nil
 }
 
 // after reports end as not after start at expr when both parse.

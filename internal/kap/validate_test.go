@@ -59,7 +59,7 @@ func TestValidateMeasureItems(t *testing.T) {
 	t.Parallel()
 	e := decoded(t, kaptest.FourDosings)
 	e.Measures[1].Items = []int{3, 3, 3, 3, 3, 0, 0} // GAD-7, score 15
-	e.Measures[2].Items = make([]int, 23)             // CADSS, score 6
+	e.Measures[2].Items = make([]int, 23)            // CADSS, score 6
 	e.Measures[2].Items[0], e.Measures[2].Items[1] = 4, 2
 	if issues := e.Validate(); len(issues) > 0 {
 		t.Fatalf("valid items refused: %v", issues)
@@ -69,12 +69,14 @@ func TestValidateMeasureItems(t *testing.T) {
 	assertIssues(t, e.Validate(), "value measures[2].items[22]")
 }
 
-func TestValidateSkipsUnparseableTimes(t *testing.T) {
+// TestValidateDateTimes checks that an unparseable date-time is reported once,
+// as a value, and not compared; and that comparison works across notations.
+func TestValidateDateTimes(t *testing.T) {
 	t.Parallel()
 	e := decoded(t, kaptest.HomeDosing)
 	e.Sessions[0].End = "soon"
-	e.Period.End = "2026-03-23T17:59:59-00:00" // one second before start, in another notation
-	assertIssues(t, e.Validate(), "business-rule period.end")
+	e.Period.End = "2026-03-23T13:59:59-04:00" // one second before start, in another zone
+	assertIssues(t, e.Validate(), "business-rule period.end", "value sessions[0].end")
 }
 
 func TestIssuesError(t *testing.T) {

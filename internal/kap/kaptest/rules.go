@@ -52,6 +52,8 @@ func semantic() []BadDocument {
 		bad("dangling-session-id", set(HomeDosing, "measures[0].sessionId", "ep-700001-s99"), "business-rule", "measures[0].sessionId"),
 		bad("dangling-prescription-id", set(FourDosings, "sessions[4].dose.prescriptionId", "ep-700002-rx9"), "business-rule", "sessions[4].dose.prescriptionId"),
 		bad("dose-on-preparation-session", set(HomeDosing, "sessions[1].dose", preparationDose()), "business-rule", "sessions[1].dose"),
+		setBad("date-time-lower-case", HomeDosing, "sessions[0].start", "2026-03-23t18:00:00z", "value"),
+		setBad("date-time-offset-beyond-14h", HomeDosing, "consents[0].signedAt", "2026-03-21T18:00:00+15:00", "value"),
 		bad("session-end-before-start", set(HomeDosing, "sessions[0].end", "2026-03-23T17:00:00Z"), "business-rule", "sessions[0].end"),
 		bad("session-end-equals-start", set(FourDosings, "sessions[1].end", "2026-07-10T16:00:00Z"), "business-rule", "sessions[1].end"),
 		bad("episode-end-before-start", set(HomeDosing, "period.end", "2026-03-01T00:00:00Z"), "business-rule", "period.end"),
