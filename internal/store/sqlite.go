@@ -1,0 +1,94 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+// sqliteDialect is SQLite's dialect.
+func sqliteDialect() dialect { return dialect{name: "sqlite"} }
+
+// sqliteParams are the connection settings every SQLite connection gets:
+// wait up to 5 s for a lock rather than fail, and enforce foreign keys.
+const sqliteParams = "_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)"
+
+// sqliteDriver keeps two pools on one database file: a single writer
+// connection, whose transactions begin IMMEDIATE so writers queue in Go and
+// commit in order, and a pool of read-only connections that WAL lets run
+// alongside the writer.
+type sqliteDriver struct {
+	sqlQuerier // the readers
+	writer     *sql.DB
+	reader     *sql.DB
+}
+
+// openSQLite opens (creating it if needed) dataDir/kapgw.db in WAL mode.
+func openSQLite(ctx context.Context, dataDir string) (*sqliteDriver, error) {
+	if dataDir == "" {
+		return nil, errors.New("open sqlite: no data directory")
+	}
+	if strings.ContainsRune(dataDir, '?') {
+		return nil, errors.New("open sqlite: data directory name contains '?'")
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("open sqlite: create data directory: %w", err)
+	}
+	path := filepath.Join(dataDir, "kapgw.db")
+	writer, err := sql.Open("sqlite", path+"?"+sqliteParams+"&_pragma=journal_mode(WAL)&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite writer: %w", err)
+	}
+	writer.SetMaxOpenConns(1)
+	writer.SetMaxIdleConns(1)
+	writer.SetConnMaxLifetime(0)
+	// The writer connects first so that the file exists and is in WAL mode
+	// before any reader opens it.
+	if err := writer.PingContext(ctx); err != nil {
+		_ = writer.Close()
+		return nil, fmt.Errorf("open sqlite writer: %w", err)
+	}
+	reader, err := sql.Open("sqlite", path+"?"+sqliteParams+"&_pragma=query_only(1)")
+	if err != nil {
+		_ = writer.Close()
+		return nil, fmt.Errorf("open sqlite reader: %w", err)
+	}
+	reader.SetMaxOpenConns(8)
+	reader.SetMaxIdleConns(8)
+	return &sqliteDriver{sqlQuerier: sqlQuerier{reader}, writer: writer, reader: reader}, nil
+}
+
+func (d *sqliteDriver) begin(ctx context.Context) (txn, error) {
+	tx, err := d.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	return sqliteTx{sqlQuerier: sqlQuerier{tx}, tx: tx}, nil
+}
+
+func (d *sqliteDriver) ping(ctx context.Context) error {
+	if err := d.writer.PingContext(ctx); err != nil {
+		return err
+	}
+	return d.reader.PingContext(ctx)
+}
+
+func (d *sqliteDriver) close() error {
+	return errors.Join(d.reader.Close(), d.writer.Close())
+}
+
+// sqliteTx is a write transaction on the writer connection.
+type sqliteTx struct {
+	sqlQuerier
+	tx *sql.Tx
+}
+
+func (t sqliteTx) commit(context.Context) error   { return t.tx.Commit() }
+func (t sqliteTx) rollback(context.Context) error { return t.tx.Rollback() }
+func (t sqliteTx) public() Tx                     { return Tx{sql: t.tx} }
