@@ -53,7 +53,7 @@ func settings() []setting {
 				c.MaxBodyBytes = n
 				return nil
 			}},
-		{"system-base", "KAPGW_SYSTEM_BASE", "https://kapgw.example.org/fhir", "base URI of the gateway's identifier systems and CodeSystems",
+		{"system-base", "KAPGW_SYSTEM_BASE", "https://kapgw.example/fhir", "base URI of the gateway's identifier systems and CodeSystems",
 			func(c *Config, v string) error { c.SystemBase = v; return nil }},
 		{"shutdown-timeout", "KAPGW_SHUTDOWN_TIMEOUT", "15s", "graceful shutdown deadline",
 			func(c *Config, v string) error {

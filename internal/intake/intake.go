@@ -79,15 +79,14 @@ func (s *Service) Put(ctx context.Context, id string, body []byte) (Result, erro
 // no longer names, retired.
 func (s *Service) change(ep *kap.Episode, doc []byte, digest string, prevDoc []byte, prevDigest string) (store.EpisodeChange, error) {
 	ch := store.EpisodeChange{Document: doc, Digest: digest}
-	if prevDigest == digest {
-		return ch, nil
-	}
 	next, err := mappers.Map(ep, s.options(digest, s.now()))
 	if err != nil {
 		return ch, fmt.Errorf("map episode: %w", err)
 	}
 	var retired []mappers.Resource
-	if prevDoc != nil {
+	// The same document again writes nothing; the store only reports the
+	// current versions of the resources listed.
+	if prevDoc != nil && prevDigest != digest {
 		var prev kap.Episode
 		if err := json.Unmarshal(prevDoc, &prev); err != nil {
 			return ch, fmt.Errorf("decode previous document: %w", err)
@@ -178,7 +177,7 @@ func (s *Service) Current(ctx context.Context, id string) ([]store.Version, erro
 	if err != nil {
 		return nil, err
 	}
-	rs, err := mappers.Map(&ep, s.options(digest, time.Time{}))
+	rs, err := mappers.Map(&ep, s.options(digest, s.now()))
 	if err != nil {
 		return nil, fmt.Errorf("map stored episode %s: %w", id, err)
 	}

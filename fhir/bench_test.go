@@ -1,0 +1,168 @@
+package fhir_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/kapgw/kapgw/fhir"
+	"github.com/kapgw/kapgw/internal/intake"
+	"github.com/kapgw/kapgw/internal/kap/kaptest"
+	"github.com/kapgw/kapgw/internal/store"
+)
+
+// benchServer starts the HTTP API over a store of the given kind.
+func benchServer(b *testing.B, kind string) (*httptest.Server, *store.Store) {
+	b.Helper()
+	cfg := store.Config{DataDir: b.TempDir()}
+	if kind == "postgres" {
+		cfg.DatabaseURL = benchPostgres(b)
+	}
+	ctx := context.Background()
+	st, err := store.Open(ctx, cfg, time.Now)
+	if err != nil {
+		b.Fatalf("open store: %v", err)
+	}
+	b.Cleanup(func() { st.Close() })
+	if err := st.Migrate(ctx); err != nil {
+		b.Fatal(err)
+	}
+	h := fhir.NewHandler(fhir.Options{
+		Log:    slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		Intake: intake.New(st, time.Now, ""), Reader: st, Ready: st,
+		MaxBodyBytes: 1 << 20, Now: time.Now,
+	})
+	srv := httptest.NewServer(h)
+	b.Cleanup(srv.Close)
+	srv.Client().Transport.(*http.Transport).MaxIdleConnsPerHost = 64
+	return srv, st
+}
+
+func benchPostgres(b *testing.B) string {
+	b.Helper()
+	base := os.Getenv("KAPGW_TEST_DATABASE_URL")
+	if base == "" {
+		b.Fatal("KAPGW_TEST_DATABASE_URL is not set: run through scripts/test.sh")
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	name := fmt.Sprintf("kapgw_bench_%d", time.Now().UnixNano())
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		b.Fatal(err)
+	}
+	cfg, _ := pgx.ParseConfig(base)
+	return string(bytes.Replace([]byte(base), []byte("/"+cfg.Database), []byte("/"+name), 1))
+}
+
+// variant makes the n-th distinct copy of an example episode (new episode,
+// patient and session ids), so every PUT writes a whole new episode.
+func variant(doc []byte, n int) ([]byte, string) {
+	id := fmt.Sprintf("ep-b%07d", n)
+	out := bytes.ReplaceAll(doc, []byte("ep-700001"), []byte(id))
+	out = bytes.ReplaceAll(out, []byte("pt-700001"), []byte(fmt.Sprintf("pt-b%07d", n)))
+	return out, id
+}
+
+// BenchmarkIntake measures PUT /kap/v1/episodes end to end (HTTP, decode,
+// validate, map, encode, one transaction) with 4 concurrent clients.
+func BenchmarkIntake(b *testing.B) {
+	for _, kind := range []string{"sqlite", "postgres"} {
+		b.Run(kind, func(b *testing.B) {
+			srv, _ := benchServer(b, kind)
+			doc := kaptest.Example("home-dosing")
+			var n atomic.Int64
+			b.SetParallelism(2)
+			b.ResetTimer()
+			start := time.Now()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					body, id := variant(doc, int(n.Add(1)))
+					req, _ := http.NewRequest(http.MethodPut, srv.URL+"/kap/v1/episodes/"+id, bytes.NewReader(body))
+					req.Header.Set("Content-Type", "application/json")
+					resp, err := srv.Client().Do(req)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != http.StatusCreated {
+						b.Errorf("status %d", resp.StatusCode)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "episodes/s")
+		})
+	}
+}
+
+// BenchmarkReadByID measures GET /fhir/r4/{type}/{id} with 8 concurrent
+// clients on loopback and reports throughput and latency percentiles.
+func BenchmarkReadByID(b *testing.B) {
+	for _, kind := range []string{"sqlite", "postgres"} {
+		b.Run(kind, func(b *testing.B) {
+			srv, st := benchServer(b, kind)
+			doc := kaptest.Example("home-dosing")
+			body, id := variant(doc, 1)
+			req, _ := http.NewRequest(http.MethodPut, srv.URL+"/kap/v1/episodes/"+id, bytes.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := srv.Client().Do(req)
+			if err != nil || resp.StatusCode != http.StatusCreated {
+				b.Fatalf("seed episode: %v", err)
+			}
+			resp.Body.Close()
+			vs, err := st.EpisodeResources(context.Background(), id)
+			if err != nil || len(vs) == 0 {
+				b.Fatalf("seeded resources: %v", err)
+			}
+			var mu sync.Mutex
+			var lat []time.Duration
+			var n atomic.Int64
+			b.SetParallelism(4)
+			b.ResetTimer()
+			start := time.Now()
+			b.RunParallel(func(pb *testing.PB) {
+				local := make([]time.Duration, 0, 1024)
+				for pb.Next() {
+					v := vs[int(n.Add(1))%len(vs)]
+					t0 := time.Now()
+					resp, err := srv.Client().Get(srv.URL + "/fhir/r4/" + v.Type + "/" + v.ID)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					local = append(local, time.Since(t0))
+				}
+				mu.Lock()
+				lat = append(lat, local...)
+				mu.Unlock()
+			})
+			elapsed := time.Since(start)
+			slices.Sort(lat)
+			if len(lat) > 0 {
+				b.ReportMetric(float64(len(lat))/elapsed.Seconds(), "req/s")
+				b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+				b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+			}
+		})
+	}
+}
