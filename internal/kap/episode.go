@@ -9,7 +9,7 @@ package kap
 // later Episode with the same ID replaces the earlier one.
 //
 // Dates and date-times are kept as the strings the clinic sent (validated as
-// RFC 3339 full-date / date-time by Validate) so that mapping never loses
+// RFC 3339 full-date / date-time by Decode) so that mapping never loses
 // precision or time zone.
 type Episode struct {
 	ID            string         `json:"id"`
