@@ -71,7 +71,7 @@ kapgw_vault_build() {
 		mkdir -p "$cache"
 		echo "vault: building tools/vaultdev (first build downloads Vault's dependencies)" >&2
 		local start=$SECONDS
-		(cd "$src" && go build -trimpath -o "$bin.tmp" .) >&2
+		(cd "$src" && go build -o "$bin.tmp" .) >&2
 		mv "$bin.tmp" "$bin"
 		echo "vault: built vaultdev in $((SECONDS - start))s" >&2
 	fi
