@@ -52,7 +52,14 @@ func TestAppRoleLoginRenewsAndLogsInAgain(t *testing.T) {
 	root := rootClient(t, addr, token)
 	path := testPath(t)
 	putKV(t, root, path, map[string]any{"k": "v"})
-	roleID, secretFile := createAppRole(t, root, path)
+	name := strings.ReplaceAll(path, "/", "-")
+	if err := root.Sys().PutPolicy(name, `path "kv/data/`+path+`" { capabilities = ["read"] }`); err != nil {
+		t.Fatalf("put policy: %v", err)
+	}
+	// Tokens live 1s and renew up to a 3s max TTL, then a new login is due.
+	roleID, secretFile := createAppRole(t, root, name, map[string]any{
+		"token_policies": []string{name}, "token_ttl": "1s", "token_max_ttl": "3s",
+	})
 
 	c, err := Connect(context.Background(), testLogger(t), Config{
 		Addr: addr, Auth: AuthAppRole, RoleID: roleID, SecretIDFile: secretFile,
@@ -60,7 +67,7 @@ func TestAppRoleLoginRenewsAndLogsInAgain(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Connect: %v", err)
 	}
-	first := c.api.Token()
+	first, start := c.api.Token(), time.Now()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
@@ -78,25 +85,22 @@ func TestAppRoleLoginRenewsAndLogsInAgain(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	// Without renewal the 1s token would be replaced before 1s has passed.
+	if waited := time.Since(start); waited < 1500*time.Millisecond {
+		t.Fatalf("logged in again after %v, want renewals up to the 3s max TTL first", waited)
+	}
 	kv := NewKV(c, testLogger(t), time.Now)
 	if _, err := kv.Secret(context.Background(), Ref{Scheme: SchemeVault, Mount: "kv", Path: path, Field: "k"}); err != nil {
 		t.Fatalf("read with the new token: %v", err)
 	}
 }
 
-// createAppRole creates a policy reading kv/data/<path> and an AppRole whose
-// tokens live 1s, renewable up to 3s; it returns the role id and a file
-// holding a secret id.
-func createAppRole(tb testing.TB, root *api.Client, path string) (roleID, secretFile string) {
+// createAppRole creates (or updates) AppRole role name with roleData and
+// returns its role id and a file holding a new secret id.
+func createAppRole(tb testing.TB, root *api.Client, name string, roleData map[string]any) (roleID, secretFile string) {
 	tb.Helper()
-	name := strings.ReplaceAll(path, "/", "-")
-	if err := root.Sys().PutPolicy(name, `path "kv/data/`+path+`" { capabilities = ["read"] }`); err != nil {
-		tb.Fatalf("put policy: %v", err)
-	}
 	rolePath := "auth/approle/role/" + name
-	if _, err := root.Logical().Write(rolePath, map[string]any{
-		"token_policies": []string{name}, "token_ttl": "1s", "token_max_ttl": "3s",
-	}); err != nil {
+	if _, err := root.Logical().Write(rolePath, roleData); err != nil {
 		tb.Fatalf("create approle role: %v", err)
 	}
 	rs, err := root.Logical().Read(rolePath + "/role-id")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/rsa"
 	"encoding/base64"
 	"errors"
@@ -16,7 +17,7 @@ import (
 // createTransitKey creates a Transit key named after the test.
 func createTransitKey(tb testing.TB, c *api.Client, keyType string) string {
 	tb.Helper()
-	name := strings.NewReplacer("/", "-", "_", "-").Replace(strings.ToLower(tb.Name()))
+	name := strings.NewReplacer("/", "-", "_", "-").Replace(strings.ToLower(tb.Name())) + "-" + strings.ToLower(rand.Text()[:8])
 	if _, err := c.Logical().Write("transit/keys/"+name, map[string]any{"type": keyType}); err != nil {
 		tb.Fatalf("create transit key %s: %v", name, err)
 	}

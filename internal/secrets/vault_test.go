@@ -3,6 +3,7 @@ package secrets
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -136,10 +137,11 @@ func (w tbWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// testPath returns a KV path unique to the test under kapgw/test/.
+// testPath returns a KV path under kapgw/test/ unique to the test and the
+// run, since the shared Vault outlives a single `go test` run.
 func testPath(tb testing.TB) string {
 	tb.Helper()
-	return "kapgw/test/" + strings.NewReplacer("/", "-", " ", "-").Replace(tb.Name())
+	return "kapgw/test/" + strings.NewReplacer("/", "-", " ", "-").Replace(tb.Name()) + "-" + rand.Text()[:8]
 }
 
 // clock is a manual clock for cache tests.
