@@ -42,6 +42,8 @@ type driver interface {
 // txn is a transaction of either driver.
 type txn interface {
 	querier
+	// execBatch runs stmts in order, in one round trip where it can.
+	execBatch(ctx context.Context, stmts []stmt) error
 	commit(ctx context.Context) error
 	rollback(ctx context.Context) error
 	public() Tx
@@ -72,6 +74,9 @@ type dialect struct {
 	lockSeq string
 	// lockMigrate serialises concurrent Migrate calls. Empty on SQLite.
 	lockMigrate string
+	// byteOrder is an ORDER BY list sorting resource rows by type then id
+	// in byte order, the order Go sorts keys in.
+	byteOrder string
 }
 
 // isNoRows reports whether err is either driver's "no rows".

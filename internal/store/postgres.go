@@ -33,6 +33,7 @@ func postgresDialect() dialect {
 		forUpdate:   " FOR UPDATE",
 		lockSeq:     fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", int64(pgSeqLockKey)),
 		lockMigrate: fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", int64(pgMigrateLockKey)),
+		byteOrder:   `type COLLATE "C", id COLLATE "C"`,
 	}
 }
 
@@ -79,6 +80,25 @@ func (d *pgDriver) close() error {
 type pgTx struct {
 	pgQuerier
 	tx pgx.Tx
+}
+
+// execBatch sends stmts as one pgx batch: one round trip.
+func (t pgTx) execBatch(ctx context.Context, stmts []stmt) error {
+	if len(stmts) == 0 {
+		return nil
+	}
+	b := &pgx.Batch{}
+	for _, st := range stmts {
+		b.Queue(st.sql, st.args...)
+	}
+	br := t.tx.SendBatch(ctx, b)
+	for _, st := range stmts {
+		if _, err := br.Exec(); err != nil {
+			_ = br.Close()
+			return fmt.Errorf("%s: %w", st.what, err)
+		}
+	}
+	return br.Close()
 }
 
 func (t pgTx) commit(ctx context.Context) error   { return t.tx.Commit(ctx) }

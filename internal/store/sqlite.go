@@ -13,7 +13,9 @@ import (
 )
 
 // sqliteDialect is SQLite's dialect.
-func sqliteDialect() dialect { return dialect{name: "sqlite"} }
+func sqliteDialect() dialect {
+	return dialect{name: "sqlite", byteOrder: "type, id"} // BINARY collation
+}
 
 // sqliteParams are the connection settings every SQLite connection gets:
 // wait up to 5 s for a lock rather than fail, and enforce foreign keys.
@@ -87,6 +89,15 @@ func (d *sqliteDriver) close() error {
 type sqliteTx struct {
 	sqlQuerier
 	tx *sql.Tx
+}
+
+func (t sqliteTx) execBatch(ctx context.Context, stmts []stmt) error {
+	for _, st := range stmts {
+		if _, err := t.tx.ExecContext(ctx, st.sql, st.args...); err != nil {
+			return fmt.Errorf("%s: %w", st.what, err)
+		}
+	}
+	return nil
 }
 
 func (t sqliteTx) commit(context.Context) error   { return t.tx.Commit() }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -367,10 +368,14 @@ func testConcurrentShared(t *testing.T, open opener) {
 	s := migrated(t, open, newClock().now)
 	run(t, n, func(i int) error {
 		pat := fmt.Sprint("pat", i)
-		c := change(nil, res("Patient", pat, pat, "a"),
+		rs := []Resource{res("Patient", pat, pat, "a"),
 			res("Practitioner", "shared-changing", "", fmt.Sprint("edit ", i)),
 			res("Practitioner", "shared-same", "", "same"),
-			res("Organization", "org", "", fmt.Sprint("edit ", i)))
+			res("Organization", "org", "", fmt.Sprint("edit ", i))}
+		if i%2 == 1 { // the store, not the caller, must order the locks
+			slices.Reverse(rs)
+		}
+		c := change(nil, rs...)
 		_, err := s.ApplyEpisode(context.Background(), fmt.Sprint("ep", i), func([]byte, string) (EpisodeChange, error) { return c, nil })
 		return err
 	})
