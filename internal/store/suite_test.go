@@ -31,6 +31,7 @@ func testStore(t *testing.T, open opener) {
 		"Gone":                      testGone,
 		"ConcurrentSameEpisode":     testConcurrentSameEpisode,
 		"ConcurrentSharedResource":  testConcurrentShared,
+		"LargeEpisode":              testLargeEpisode,
 	}
 	for name, test := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -386,6 +387,27 @@ func testConcurrentShared(t *testing.T, open opener) {
 	vs, err := s.EpisodeResources(context.Background(), "ep3")
 	if err != nil || len(vs) != 4 {
 		t.Fatalf("episode resources of ep3: %v, %d (want 4)", err, len(vs))
+	}
+}
+
+func testLargeEpisode(t *testing.T, open opener) {
+	s := migrated(t, open, newClock().now)
+	const n = 2*chunkRows + 7 // several chunks of locking statements
+	rs := make([]Resource, n)
+	for i := range rs {
+		rs[i] = res("Observation", fmt.Sprint("ob", i), "pat1", "a")
+	}
+	got := apply(t, s, "ep1", change(nil, rs...))
+	if len(got.Entries) != n || got.Entries[n-1].Action != ActionCreated {
+		t.Fatalf("%d entries, last %+v", len(got.Entries), got.Entries[len(got.Entries)-1])
+	}
+	rs[n-1] = res("Observation", fmt.Sprint("ob", n-1), "pat1", "b")
+	got = apply(t, s, "ep1", change(nil, rs...))
+	if e := got.Entries[n-1]; e.VersionID != 2 || e.Action != ActionUpdated || got.Entries[0].Action != ActionUnchanged {
+		t.Fatalf("after one change: first %+v, last %+v", got.Entries[0], e)
+	}
+	if vs, err := s.EpisodeResources(context.Background(), "ep1"); err != nil || len(vs) != n {
+		t.Fatalf("episode resources: %v, %d (want %d)", err, len(vs), n)
 	}
 }
 

@@ -20,10 +20,15 @@ kapgw_pg_main() {
 	kapgw_pg_user
 
 	local dir="$KAPGW_TEST_TMP/pg"
-	mkdir -p "$dir/run"
 	# The postgres user must be able to reach its directories below the
-	# (root-owned, 0700) scratch dir.
+	# (root-owned, 0700) scratch dir; if a parent still bars it (a scratch
+	# dir under /root), use a directory of its own under /tmp.
 	chmod 0711 "$KAPGW_TEST_TMP"
+	if ! kapgw_pg_as test -x "$KAPGW_TEST_TMP"; then
+		dir="$(mktemp -d /tmp/kapgw-pg.XXXXXX)"
+		kapgw_on_exit "$(printf 'rm -rf %q' "$dir")"
+	fi
+	mkdir -p "$dir/run"
 	if [ "$(id -u)" = 0 ]; then
 		chown -R postgres: "$dir"
 	fi
