@@ -9,7 +9,8 @@
 //
 // On start it mounts what `vault server -dev` would plus what kapgw needs:
 // KV version 2 at kv/, Transit at transit/ and AppRole auth at approle/
-// (pass -mounts=false for a bare core). When ready it prints exactly one JSON
+// (pass -mounts=false for a bare core). The Kubernetes and userpass auth
+// methods are built in too and can be enabled through sys/auth. When ready it prints exactly one JSON
 // line to stdout:
 //
 //	{"addr":"http://127.0.0.1:PORT","token":"...","unseal_keys":["..."]}

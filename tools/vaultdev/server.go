@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	credKubernetes "github.com/hashicorp/vault-plugin-auth-kubernetes"
 	credAppRole "github.com/hashicorp/vault/builtin/credential/approle"
 	credUserpass "github.com/hashicorp/vault/builtin/credential/userpass"
 	logicalTransit "github.com/hashicorp/vault/builtin/logical/transit"
@@ -48,9 +49,13 @@ func start(o options, stderr io.Writer) (srv *server, err error) {
 		Level:  hclog.LevelFromString(o.logLevel),
 	})
 	conf := &vault.CoreConfig{
-		Logger:             logger,
-		LogicalBackends:    map[string]logical.Factory{"transit": logicalTransit.Factory},
-		CredentialBackends: map[string]logical.Factory{"approle": credAppRole.Factory, "userpass": credUserpass.Factory},
+		Logger:          logger,
+		LogicalBackends: map[string]logical.Factory{"transit": logicalTransit.Factory},
+		CredentialBackends: map[string]logical.Factory{
+			"approle":    credAppRole.Factory,
+			"kubernetes": credKubernetes.Factory,
+			"userpass":   credUserpass.Factory,
+		},
 	}
 	core, keys, root := vault.TestCoreUnsealedWithConfig(h, conf)
 
