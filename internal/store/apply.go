@@ -116,16 +116,16 @@ func checkChange(c EpisodeChange) error {
 	}
 	seen := make(map[string]bool, len(c.Resources))
 	for _, r := range c.Resources {
-		key := r.Type + "/" + r.ID
+		k := r.Type + "/" + r.ID
 		switch {
 		case r.Type == "" || r.ID == "":
-			return fmt.Errorf("resource %q: missing type or id", key)
-		case seen[key]:
-			return fmt.Errorf("resource %s: listed twice", key)
+			return fmt.Errorf("resource %q: missing type or id", k)
+		case seen[k]:
+			return fmt.Errorf("resource %s: listed twice", k)
 		case !json.Valid(r.Body):
-			return fmt.Errorf("resource %s: body is not JSON", key)
+			return fmt.Errorf("resource %s: body is not JSON", k)
 		}
-		seen[key] = true
+		seen[k] = true
 	}
 	return nil
 }
