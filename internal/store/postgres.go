@@ -76,6 +76,11 @@ func (d *pgDriver) close() error {
 	return nil
 }
 
+var (
+	_ driver = (*pgDriver)(nil)
+	_ txn    = pgTx{}
+)
+
 // pgTx is a read-committed transaction from the pool.
 type pgTx struct {
 	pgQuerier

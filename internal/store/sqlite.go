@@ -85,6 +85,11 @@ func (d *sqliteDriver) close() error {
 	return errors.Join(d.reader.Close(), d.writer.Close())
 }
 
+var (
+	_ driver = (*sqliteDriver)(nil)
+	_ txn    = sqliteTx{}
+)
+
 // sqliteTx is a write transaction on the writer connection.
 type sqliteTx struct {
 	sqlQuerier
