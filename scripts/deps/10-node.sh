@@ -1,0 +1,13 @@
+# scripts/deps/10-node.sh (sourced by scripts/test.sh): node and the npm
+# packages of tools/fhir-validate, the independent FHIR validator that
+# internal/fhirvalid runs in tests.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+	kapgw_apt_install nodejs npm
+fi
+(
+	cd "$ROOT/tools/fhir-validate"
+	if [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]; then
+		npm ci --no-audit --no-fund --loglevel=error
+		touch node_modules
+	fi
+)
