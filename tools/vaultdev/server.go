@@ -78,7 +78,7 @@ func start(o options, stderr io.Writer) (srv *server, err error) {
 func (s *server) setup(o options) error {
 	if o.token != "" && o.token != s.token {
 		if err := s.write("auth/token/create", map[string]any{
-			"id": o.token, "policies": []string{"root"}, "no_parent": true, "period": "768h",
+			"id": o.token, "policies": []string{"root"}, "no_parent": true,
 		}); err != nil {
 			return fmt.Errorf("create root token: %w", err)
 		}
