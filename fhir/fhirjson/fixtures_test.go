@@ -142,13 +142,13 @@ func carePlan() r4.CarePlan {
 
 func encounter() r4.Encounter {
 	return r4.Encounter{
-		Id:      ptr("e1"),
-		Status:  r4.EncounterStatusFinished,
-		Class:   r4.Coding{System: ptr("http://terminology.hl7.org/CodeSystem/v3-ActCode"), Code: ptr("AMB"), Display: ptr("ambulatory")},
-		Type:    []r4.CodeableConcept{concept(kapSys, "kap-session", "KAP dosing session")},
-		Subject: ref("Patient/p1"),
-		Period:  &r4.Period{Start: ptr("2024-03-05T10:00:00-05:00"), End: ptr("2024-03-05T12:00:00-05:00")},
-		Length:  &r4.Duration{Value: ptr(json.Number("120")), Unit: ptr("min"), System: ptr(ucum), Code: ptr("min")},
+		Id:            ptr("e1"),
+		Status:        r4.EncounterStatusFinished,
+		Class:         r4.Coding{System: ptr("http://terminology.hl7.org/CodeSystem/v3-ActCode"), Code: ptr("AMB"), Display: ptr("ambulatory")},
+		Type:          []r4.CodeableConcept{concept(kapSys, "kap-session", "KAP dosing session")},
+		Subject:       ref("Patient/p1"),
+		Period:        &r4.Period{Start: ptr("2024-03-05T10:00:00-05:00"), End: ptr("2024-03-05T12:00:00-05:00")},
+		Length:        &r4.Duration{Value: ptr(json.Number("120")), Unit: ptr("min"), System: ptr(ucum), Code: ptr("min")},
 		EpisodeOfCare: []r4.Reference{*ref("EpisodeOfCare/eoc1")},
 		Participant:   []r4.EncounterParticipant{{Individual: ref("Practitioner/pr1"), Type: []r4.CodeableConcept{}}},
 	}
@@ -319,13 +319,13 @@ func operationOutcome() r4.OperationOutcome {
 
 func capabilityStatement() r4.CapabilityStatement {
 	return r4.CapabilityStatement{
-		Status:      r4.PublicationStatusActive,
-		Date:        "2024-03-01",
-		Kind:        r4.CapabilityStatementKindInstance,
-		Software:    &r4.CapabilityStatementSoftware{Name: "kapgw", Version: ptr("")},
+		Status:         r4.PublicationStatusActive,
+		Date:           "2024-03-01",
+		Kind:           r4.CapabilityStatementKindInstance,
+		Software:       &r4.CapabilityStatementSoftware{Name: "kapgw", Version: ptr("")},
 		Implementation: &r4.CapabilityStatementImplementation{Description: "kapgw FHIR API", Url: ptr("https://kapgw.example/fhir")},
-		FhirVersion: r4.FHIRVersion4_0_1,
-		Format:      []string{"json"},
+		FhirVersion:    r4.FHIRVersion4_0_1,
+		Format:         []string{"json"},
 		Rest: []r4.CapabilityStatementRest{{
 			Mode: r4.RestfulCapabilityModeServer,
 			Resource: []r4.CapabilityStatementRestResource{{

@@ -40,12 +40,13 @@ type choiceSpan struct {
 
 // rewrite cleans the encoding/json output in as described on rewriter.
 func rewrite(in, contained []byte) ([]byte, error) {
-	w := rewriter{in: in, out: make([]byte, 0, len(in)+len(contained)), contained: contained}
-	if !w.value(tResource, "") {
-		w.out = append(w.out, "{}"...)
-	}
+	w := rewriter{in: in, out: make([]byte, 0, len(in)+len(contained)), contained: contained, path: make([]pathElem, 0, 16), spans: make([]choiceSpan, 0, 16)}
+	kept := w.value(tResource, "")
 	if w.err != nil {
 		return nil, w.err
+	}
+	if !kept {
+		return nil, fmt.Errorf("nothing to encode: the value is empty")
 	}
 	if w.contained != nil {
 		return nil, fmt.Errorf("contained resources need a resource to go into")

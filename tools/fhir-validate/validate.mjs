@@ -141,7 +141,10 @@ function checkBindings(tokens, issues) {
   for (const [url, values] of Object.entries(tokens)) {
     const exp = expand(url);
     if (!exp) continue;
-    for (const { value, type, path } of values) {
+    for (const token of values) {
+      const { type, path } = token;
+      // a primitive with an extension (_status) arrives as a String object
+      const value = token.value instanceof String ? token.value.valueOf() : token.value;
       const codings = type === 'code' ? [{ code: value }] : type === 'Coding' ? [value] : value?.coding ?? [];
       const ok = codings.some((c) => typeof c?.code === 'string' && inValueSet(exp, type === 'code' ? undefined : c.system, c.code));
       if (!ok && value !== undefined && value !== null) {
