@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"net/http/httptest"
 	"os"
 	"slices"
@@ -66,8 +67,12 @@ func benchPostgres(b *testing.B) string {
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
 		b.Fatal(err)
 	}
-	cfg, _ := pgx.ParseConfig(base)
-	return string(bytes.Replace([]byte(base), []byte("/"+cfg.Database), []byte("/"+name), 1))
+	u, err := url.Parse(base)
+	if err != nil {
+		b.Fatal(err)
+	}
+	u.Path = "/" + name
+	return u.String()
 }
 
 // variant makes the n-th distinct copy of an example episode (new episode,

@@ -10,12 +10,15 @@ func routes(e *echo.Echo, o Options) {
 	e.GET("/healthz", handleHealth())
 	e.GET("/readyz", handleReady(o.Ready))
 
-	kapAPI := e.Group("/kap/v1", middleware.BodyLimit(bodyLimit(o.MaxBodyBytes)))
+	// Body limits sit on the routes that take a body: group-level middleware
+	// would turn echo's 405 for a wrong method into a 404.
+	limit := middleware.BodyLimit(bodyLimit(o.MaxBodyBytes))
+	kapAPI := e.Group("/kap/v1")
 	kapAPI.GET("/openapi.json", handleOpenAPI())
-	kapAPI.PUT("/episodes/:id", handleEpisodePut(o.Intake))
+	kapAPI.PUT("/episodes/:id", handleEpisodePut(o.Intake), limit)
 	kapAPI.GET("/episodes/:id", handleEpisodeGet(o.Intake))
 	kapAPI.GET("/episodes/:id/fhir", handleEpisodeBundle(o.Intake, o.Now))
-	kapAPI.POST("/episodes/$validate", handleEpisodeValidate(o.Intake, o.Now))
+	kapAPI.POST("/episodes/$validate", handleEpisodeValidate(o.Intake, o.Now), limit)
 
 	api := e.Group("/fhir/r4")
 	api.GET("/:type/:id", handleRead(o.Reader))

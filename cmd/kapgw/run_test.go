@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -130,11 +131,12 @@ func postgresURL(t *testing.T) string {
 		defer c.Close(context.Background())
 		_, _ = c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
 	})
-	cfg, err := pgx.ParseConfig(base)
+	u, err := url.Parse(base)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return strings.Replace(base, "/"+cfg.Database, "/"+name, 1)
+	u.Path = "/" + name
+	return u.String()
 }
 
 func TestEndToEndSQLite(t *testing.T) {

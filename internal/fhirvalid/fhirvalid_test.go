@@ -12,6 +12,36 @@ const validEncounter = `{"resourceType":"Encounter","id":"e1","status":"finished
  "subject":{"reference":"Patient/p1"},
  "period":{"start":"2024-03-05T10:00:00-05:00","end":"2024-03-05T12:00:00-05:00"}}`
 
+// bloodPressure is a valid R4 core bp-profile Observation; its two
+// components are named by the placeholders SYS and DIA.
+const bloodPressure = `{"resourceType":"Observation","id":"bp1","meta":{"profile":["http://hl7.org/fhir/StructureDefinition/bp"]},
+ "status":"final","category":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/observation-category","code":"vital-signs"}]}],
+ "code":{"coding":[{"system":"http://loinc.org","code":"85354-9"}]},"subject":{"reference":"Patient/p1"},
+ "effectiveDateTime":"2024-03-05T10:00:00-05:00",
+ "component":[
+  {"code":{"coding":[{"system":"http://loinc.org","code":"SYS"}]},"valueQuantity":{"value":120,"unit":"mmHg","system":"http://unitsofmeasure.org","code":"mm[Hg]"}},
+  {"code":{"coding":[{"system":"http://loinc.org","code":"DIA"}]},"valueQuantity":{"value":80,"unit":"mmHg","system":"http://unitsofmeasure.org","code":"mm[Hg]"}}]}`
+
+// TestBloodPressureProfile proves the check that stands in for Medplum's
+// unverifiable bp slices accepts a correct panel and refuses broken ones.
+func TestBloodPressureProfile(t *testing.T) {
+	t.Parallel()
+	v := fhirvalid.New(t)
+	good := strings.NewReplacer("SYS", "8480-6", "DIA", "8462-4").Replace(bloodPressure)
+	v.Check(t, []byte(good))
+	for name, bad := range map[string]string{
+		"no diastolic": strings.NewReplacer("SYS", "8480-6", "DIA", "8867-4").Replace(bloodPressure),
+		"two systolic": strings.NewReplacer("SYS", "8480-6", "DIA", "8480-6").Replace(bloodPressure),
+		"wrong unit":   strings.Replace(good, `"code":"mm[Hg]"}}]}`, `"code":"kPa"}}]}`, 1),
+	} {
+		issues, err := v.Issues([]byte(bad))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		assertFailingAt(t, issues, "Observation.component")
+	}
+}
+
 func TestCheckAcceptsValidResources(t *testing.T) {
 	t.Parallel()
 	v := fhirvalid.New(t)
