@@ -107,13 +107,23 @@ func (s *Service) change(ep *kap.Episode, doc []byte, digest string, prevDoc []b
 		if err != nil {
 			return ch, fmt.Errorf("encode %s/%s: %w", r.Type, r.ID, err)
 		}
-		ch.Resources = append(ch.Resources, store.Resource{Type: r.Type, ID: r.ID, PatientID: patientID, Body: body})
+		ch.Resources = append(ch.Resources, store.Resource{Type: r.Type, ID: r.ID, PatientID: compartment(r, patientID), Body: body})
 	}
 	return ch, nil
 }
 
 func (s *Service) options(digest string, recorded time.Time) mappers.Options {
 	return mappers.Options{SystemBase: s.systemBase, Recorded: recorded, DocumentDigest: digest}
+}
+
+// compartment is the patient a resource belongs to: the Patient itself and
+// everything derived from this episode. Shared resources (a Practitioner, an
+// Organization) belong to no single patient.
+func compartment(r mappers.Resource, patientID string) string {
+	if r.Type == "Patient" || r.Scope == mappers.Episode {
+		return patientID
+	}
+	return ""
 }
 
 // patientOf returns the id of the Patient resource of a mapping.
