@@ -46,6 +46,7 @@ type Options struct {
 	Intake       Intake
 	Reader       Reader
 	Ready        Checker
+	Auth         Authenticator // nil: see openAuthenticator
 	MaxBodyBytes int64
 	Now          func() time.Time
 }
@@ -57,6 +58,9 @@ func NewHandler(o Options) http.Handler {
 	e.HidePort = true
 	e.HTTPErrorHandler = errorHandler(o.Log)
 	e.Use(requestIDMiddleware(), accessLog(o.Log), recoverer(o.Log), noStore())
+	if o.Auth == nil {
+		o.Auth = openAuthenticator{}
+	}
 	routes(e, o)
 	return e
 }
