@@ -159,8 +159,12 @@ func ruleCases() []ruleCase {
 				rx(in).Sig = "Dissolve under the tongue as directed."
 			}},
 		{rules.CodeDuplicateActive,
-			func(in *rules.Input) { in.Episode.Prescriptions = append(in.Episode.Prescriptions, secondRx(kap.RxCompleted)) },
-			func(in *rules.Input) { in.Episode.Prescriptions = append(in.Episode.Prescriptions, secondRx(kap.RxActive)) }},
+			func(in *rules.Input) {
+				in.Episode.Prescriptions = append(in.Episode.Prescriptions, secondRx(kap.RxCompleted))
+			},
+			func(in *rules.Input) {
+				in.Episode.Prescriptions = append(in.Episode.Prescriptions, secondRx(kap.RxActive))
+			}},
 		{rules.CodeDuplicateActive,
 			func(in *rules.Input) { in.OtherActive = 0 },
 			func(in *rules.Input) { in.OtherActive = 1 }},
