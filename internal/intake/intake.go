@@ -98,6 +98,7 @@ func (s *Service) change(ep *kap.Episode, doc []byte, digest string, prevDoc []b
 		retired = mappers.Retire(prevRes, next)
 	}
 	patientID := patientOf(next)
+	ch.Access = patientAccess(ep, patientID)
 	ch.Removed = make(map[string]bool, len(retired))
 	for _, r := range retired {
 		ch.Removed[r.Type+"/"+r.ID] = true

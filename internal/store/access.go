@@ -16,3 +16,36 @@ type Access struct {
 	Orgs []string  // clinic organization ids the partner serves
 	Now  time.Time // the instant consents are evaluated at
 }
+
+// PatientAccess is one row of patient_access: an organization that serves
+// the patient of an episode, and the patient's data-sharing consent as that
+// episode's last accepted document states it.
+type PatientAccess struct {
+	PatientID    string
+	OrgID        string
+	SharingFrom  *time.Time // consent signed; nil: no data-sharing consent
+	SharingUntil *time.Time // consent revoked; nil: not revoked
+}
+
+// accessWrites replaces the patient_access rows of an episode, so that a
+// revoked consent in a later document cuts access in the same transaction
+// that stores it.
+func accessWrites(episodeID string, rows []PatientAccess) []stmt {
+	out := []stmt{{"clear patient access", `DELETE FROM patient_access WHERE episode_id = $1`, []any{episodeID}}}
+	for _, r := range rows {
+		out = append(out, stmt{"write patient access",
+			`INSERT INTO patient_access (episode_id, patient_id, org_id, sharing_from, sharing_until)
+			VALUES ($1, $2, $3, $4, $5)`,
+			[]any{episodeID, r.PatientID, r.OrgID, optMillis(r.SharingFrom), optMillis(r.SharingUntil)}})
+	}
+	return out
+}
+
+// optMillis is the nullable form of millis.
+func optMillis(t *time.Time) *int64 {
+	if t == nil {
+		return nil
+	}
+	ms := millis(*t)
+	return &ms
+}

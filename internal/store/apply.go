@@ -75,6 +75,7 @@ func (s *Store) apply(ctx context.Context, tx txn, episodeID string, build Build
 		return ApplyResult{}, err
 	}
 	batch = append(batch, links...)
+	batch = append(batch, accessWrites(episodeID, change.Access)...)
 	batch = append(batch, stmt{"save document",
 		`UPDATE episode SET document = $2, digest = $3, accepted_at = $4 WHERE id = $1`,
 		[]any{episodeID, change.Document, change.Digest, millis(now)}})

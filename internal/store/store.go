@@ -93,6 +93,8 @@ type EpisodeChange struct {
 	// are being retired, so that their Action is ActionRemoved when their
 	// content changed.
 	Removed map[string]bool
+	// Access replaces the episode's patient_access rows (see access.go).
+	Access []PatientAccess
 }
 
 // ApplyResult reports what ApplyEpisode wrote.
