@@ -13,6 +13,7 @@ import (
 func routes(e *echo.Echo, o Options) {
 	e.GET("/healthz", handleHealth())
 	e.GET("/readyz", handleReady(o.Ready))
+	e.GET("/metrics", handleMetrics(o.Telemetry.Metrics))
 
 	guard := authenticate(o.Auth)
 	limit := middleware.BodyLimit(bodyLimit(o.MaxBodyBytes))

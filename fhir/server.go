@@ -49,6 +49,7 @@ type Options struct {
 	Auth         Authenticator // nil: see openAuthenticator
 	MaxBodyBytes int64
 	Now          func() time.Time
+	Telemetry    Telemetry // zero: no tracing, no metrics
 }
 
 // NewHandler returns the whole HTTP API as one http.Handler.
@@ -57,7 +58,7 @@ func NewHandler(o Options) http.Handler {
 	e.HideBanner = true
 	e.HidePort = true
 	e.HTTPErrorHandler = errorHandler(o.Log)
-	e.Use(requestIDMiddleware(), accessLog(o.Log), recoverer(o.Log), noStore())
+	e.Use(traceRequests(o.Telemetry), requestIDMiddleware(), accessLog(o.Log), recoverer(o.Log), noStore())
 	if o.Auth == nil {
 		o.Auth = openAuthenticator{}
 	}
