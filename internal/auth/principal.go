@@ -38,6 +38,9 @@ type Principal struct {
 	Kind     Kind
 	Scopes   []string // granted scopes, e.g. "system/CarePlan.rs", "system/*.read", "kap/episodes.write"
 	Access   store.Access
+	// Rate is the client's budget on the FHIR API in requests per second
+	// (its registry entry); 0 means the gateway's default.
+	Rate int
 }
 
 // Can reports whether the granted scopes allow an interaction on a resource
@@ -72,8 +75,8 @@ func scopeAllows(scope, resourceType string, in Interaction) bool {
 	if !ok || (typ != "*" && typ != resourceType) {
 		return false
 	}
-	if i := strings.IndexByte(perms, '?'); i >= 0 {
-		perms = perms[:i] // v2 scope parameters narrow further; not granted here
+	if strings.IndexByte(perms, '?') >= 0 {
+		return false // v2 scope parameters narrow further; the gateway cannot, so it grants nothing
 	}
 	switch perms {
 	case "read":
