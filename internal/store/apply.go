@@ -82,6 +82,9 @@ func (s *Store) apply(ctx context.Context, tx txn, episodeID string, build Build
 	if err := tx.execBatch(ctx, batch); err != nil {
 		return ApplyResult{}, err
 	}
+	if err := s.writeIndex(ctx, tx, change, entries); err != nil {
+		return ApplyResult{}, err
+	}
 	res := ApplyResult{Created: prevDoc == nil, Entries: entries}
 	if afterWrite != nil {
 		if err := afterWrite(ctx, tx.public(), res); err != nil {

@@ -46,6 +46,9 @@ func (s *Store) resourceWrites(ctx context.Context, tx txn, c EpisodeChange, now
 	if err != nil {
 		return nil, nil, err
 	}
+	if now, err = s.stampTime(ctx, tx, now); err != nil {
+		return nil, nil, err
+	}
 	entries := make([]Entry, len(c.Resources))
 	var batch []stmt
 	for i, r := range c.Resources {

@@ -1,0 +1,254 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/kapgw/kapgw/internal/search"
+)
+
+// Key is a search result's place in its order: the sort value (the seq for
+// _lastUpdated order, the date's start for date order) and the seq.
+type Key struct {
+	Sort, Seq int64
+}
+
+// Page says which page of a search to return. The zero Page is the first.
+type Page struct {
+	// AsOf is the seq the search runs as of (0: the latest). Every page of
+	// one search uses the AsOf its first page returned, so the pages form
+	// one consistent snapshot however many writes happen in between.
+	AsOf int64
+	// After (or, with Backward, Before) is the key of the last (first)
+	// result of the neighbouring page; nil for the first page.
+	After    *Key
+	Backward bool
+}
+
+// SearchRequest is one search as the store runs it.
+type SearchRequest struct {
+	Query search.Query
+	// Compartment, when set, limits the search to one patient's resources
+	// (Query.Type may then be empty, and Types lists the types wanted, nil
+	// for all): Patient/{id}/$everything.
+	Compartment string
+	Types       []string
+	Access      Access
+	Page        Page
+}
+
+// Hit is one search result with its key.
+type Hit struct {
+	Version
+	Key Key
+}
+
+// SearchResult is one page of a search.
+type SearchResult struct {
+	AsOf int64
+	Hits []Hit
+	// More reports another page in the direction of the request.
+	More bool
+	// Total is the number of matches, or -1 when not asked for.
+	Total int
+	// Included are the _include and _revinclude results.
+	Included []Version
+}
+
+// Search runs one page of a search. Every value goes to the database as a
+// bound parameter.
+func (s *Store) Search(ctx context.Context, r SearchRequest) (SearchResult, error) {
+	res := SearchResult{AsOf: r.Page.AsOf, Total: -1}
+	if res.AsOf == 0 {
+		if err := s.drv.queryRow(ctx, `SELECT COALESCE(MAX(seq), 0) FROM search_version`).Scan(&res.AsOf); err != nil {
+			return res, fmt.Errorf("search: read latest seq: %w", err)
+		}
+	}
+	var b sqlBuilder
+	where := b.where(r, res.AsOf)
+	if r.Query.Total {
+		if err := s.drv.queryRow(ctx, `SELECT COUNT(*) FROM search_version v WHERE `+where, b.args...).Scan(&res.Total); err != nil {
+			return res, fmt.Errorf("search %s: count: %w", r.Query.Type, err)
+		}
+	}
+	if r.Query.OnlyCount || r.Query.Count == 0 {
+		return res, nil
+	}
+	sortCol := "v.seq"
+	if r.Query.Sort == search.ByDate || r.Query.Sort == search.ByDateDesc {
+		sortCol = "v.sort_date"
+	}
+	desc := r.Query.Sort == search.ByLastUpdatedDesc || r.Query.Sort == search.ByDateDesc
+	if r.Page.Backward {
+		desc = !desc
+	}
+	cmp, dir := ">", "ASC"
+	if desc {
+		cmp, dir = "<", "DESC"
+	}
+	if k := r.Page.After; k != nil {
+		where += fmt.Sprintf(" AND (%s %s %s OR (%s = %s AND v.seq %s %s))",
+			sortCol, cmp, b.arg(k.Sort), sortCol, b.arg(k.Sort), cmp, b.arg(k.Seq))
+	}
+	q := fmt.Sprintf(`SELECT %s, %s FROM search_version v JOIN resource_version rv ON rv.seq = v.seq
+		WHERE %s ORDER BY %s %s, v.seq %s LIMIT %s`,
+		sortCol, hitColumns, where, sortCol, dir, dir, b.arg(r.Query.Count+1))
+	hits, err := s.hits(ctx, q, b.args...)
+	if err != nil {
+		return res, fmt.Errorf("search %s: %w", r.Query.Type, err)
+	}
+	if len(hits) > r.Query.Count {
+		hits, res.More = hits[:r.Query.Count], true
+	}
+	if r.Page.Backward {
+		slices.Reverse(hits)
+	}
+	res.Hits = hits
+	res.Included, err = s.includes(ctx, r, res.AsOf, hits)
+	return res, err
+}
+
+// hitColumns are the columns hits reads after the sort value.
+const hitColumns = `v.seq, rv.type, rv.id, rv.version_id, rv.last_updated, rv.deleted, rv.body`
+
+// hits runs a query for search results.
+func (s *Store) hits(ctx context.Context, query string, args ...any) ([]Hit, error) {
+	rs, err := s.drv.query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = rs.Close() }()
+	var out []Hit
+	for rs.Next() {
+		var h Hit
+		var ms int64
+		if err := rs.Scan(&h.Key.Sort, &h.Key.Seq, &h.Type, &h.ID, &h.VersionID, &ms, &h.Deleted, &h.Body); err != nil {
+			return nil, err
+		}
+		h.LastUpdated = fromMillis(ms)
+		out = append(out, h)
+	}
+	if err := rs.Err(); err != nil {
+		return nil, err
+	}
+	return out, rs.Close()
+}
+
+// sqlBuilder collects bound arguments while a query's text is built.
+type sqlBuilder struct {
+	args []any
+}
+
+// arg binds v and returns its placeholder.
+func (b *sqlBuilder) arg(v any) string {
+	b.args = append(b.args, v)
+	return fmt.Sprintf("$%d", len(b.args))
+}
+
+// list binds every value and returns the placeholders, comma-separated.
+func (b *sqlBuilder) list(vals []string) string {
+	ph := make([]string, len(vals))
+	for i, v := range vals {
+		ph[i] = b.arg(v)
+	}
+	return strings.Join(ph, ", ")
+}
+
+// where is the condition on search_version v for a request as of asof.
+func (b *sqlBuilder) where(r SearchRequest, asof int64) string {
+	parts := []string{b.current(asof)}
+	if r.Query.Type != "" {
+		parts = append(parts, "v.type = "+b.arg(r.Query.Type))
+	}
+	if r.Compartment != "" {
+		parts = append(parts, "v.patient_id = "+b.arg(r.Compartment))
+		if len(r.Types) > 0 {
+			parts = append(parts, "v.type IN ("+b.list(r.Types)+")")
+		}
+	}
+	for _, c := range r.Query.Conds {
+		parts = append(parts, b.cond(r.Query.Type, c))
+	}
+	if a := b.access(r.Access); a != "" {
+		parts = append(parts, a)
+	}
+	return strings.Join(parts, " AND ")
+}
+
+// current selects the versions current as of asof, deletions excluded.
+func (b *sqlBuilder) current(asof int64) string {
+	p := b.arg(asof)
+	return fmt.Sprintf("v.seq <= %s AND (v.until_seq IS NULL OR v.until_seq > %s) AND v.deleted = %s", p, p, b.arg(false))
+}
+
+// access limits v to what a may see (see Access).
+func (b *sqlBuilder) access(a Access) string {
+	switch {
+	case a.All:
+		return ""
+	case len(a.Orgs) == 0:
+		return "v.patient_id = ''"
+	}
+	now := b.arg(millis(a.Now))
+	return fmt.Sprintf(`(v.patient_id = '' OR EXISTS (SELECT 1 FROM patient_access pa
+		WHERE pa.patient_id = v.patient_id AND pa.org_id IN (%s)
+		AND pa.sharing_from <= %s AND (pa.sharing_until IS NULL OR pa.sharing_until > %s)))`,
+		b.list(a.Orgs), now, now)
+}
+
+// cond is the condition for one search parameter of typ.
+func (b *sqlBuilder) cond(typ string, c search.Cond) string {
+	var alts []string
+	switch {
+	case c.Param == "_id":
+		for _, m := range c.Any {
+			alts = append(alts, m.Code)
+		}
+		return "v.id IN (" + b.list(alts) + ")"
+	case c.Param == "_lastUpdated":
+		for _, m := range c.Any {
+			alts = append(alts, b.dateCond(m, "v.last_updated", "v.last_updated + 1"))
+		}
+		return "(" + strings.Join(alts, " OR ") + ")"
+	}
+	param := b.arg(typ + "." + c.Param)
+	switch c.Kind {
+	case search.Token:
+		for _, m := range c.Any {
+			if m.HasSystem {
+				alts = append(alts, fmt.Sprintf("(code = %s AND system = %s)", b.arg(m.Code), b.arg(m.System)))
+			} else {
+				alts = append(alts, "code = "+b.arg(m.Code))
+			}
+		}
+		return fmt.Sprintf("v.seq IN (SELECT seq FROM search_token WHERE param = %s AND (%s))", param, strings.Join(alts, " OR "))
+	case search.Reference:
+		for _, m := range c.Any {
+			alts = append(alts, m.Ref)
+		}
+		return fmt.Sprintf("v.seq IN (SELECT seq FROM search_ref WHERE param = %s AND ref IN (%s))", param, b.list(alts))
+	default:
+		for _, m := range c.Any {
+			alts = append(alts, b.dateCond(m, "lo", "hi"))
+		}
+		return fmt.Sprintf("v.seq IN (SELECT seq FROM search_date WHERE param = %s AND (%s))", param, strings.Join(alts, " OR "))
+	}
+}
+
+// dateCond compares the range [lo, hi) of an element with a date search
+// value, as FHIR's prefixes define.
+func (b *sqlBuilder) dateCond(m search.Match, lo, hi string) string {
+	switch m.Prefix {
+	case "gt":
+		return fmt.Sprintf("%s > %s", hi, b.arg(m.Hi))
+	case "ge":
+		return fmt.Sprintf("(%s >= %s OR %s > %s)", lo, b.arg(m.Lo), hi, b.arg(m.Hi))
+	case "lt":
+		return fmt.Sprintf("%s < %s", lo, b.arg(m.Lo))
+	case "le":
+		return fmt.Sprintf("(%s < %s OR %s <= %s)", lo, b.arg(m.Lo), hi, b.arg(m.Hi))
+	}
+	return fmt.Sprintf("(%s >= %s AND %s <= %s)", lo, b.arg(m.Lo), hi, b.arg(m.Hi))
+}
