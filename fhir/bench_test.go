@@ -40,14 +40,12 @@ func benchServer(b *testing.B, kind string) (*httptest.Server, *store.Store) {
 	if err := st.Migrate(ctx); err != nil {
 		b.Fatal(err)
 	}
-	h := fhir.NewHandler(fhir.Options{
+	srv := startAuthed(b, st, fhir.Options{
 		Log:    slog.New(slog.NewJSONHandler(io.Discard, nil)),
 		Intake: intake.New(st, time.Now, ""), Reader: st, Ready: st,
 		MaxBodyBytes: 1 << 20, Now: time.Now,
 	})
-	srv := httptest.NewServer(h)
-	b.Cleanup(srv.Close)
-	srv.Client().Transport.(*http.Transport).MaxIdleConnsPerHost = 64
+	srv.Client().Transport.(*bearerTransport).base.(*http.Transport).MaxIdleConnsPerHost = 64
 	return srv, st
 }
 

@@ -3,6 +3,8 @@ package fhir
 import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/kapgw/kapgw/internal/auth"
 )
 
 // routes lists the whole API surface in one place.
@@ -15,15 +17,25 @@ func routes(e *echo.Echo, o Options) {
 	e.GET("/readyz", handleReady(o.Ready))
 	e.GET("/metrics", handleMetrics(o.Telemetry.Metrics))
 
-	guard := authenticate(o.Auth)
+	// guard authenticates and spends the client's rate budget; every
+	// route behind it needs a token.
+	guard := authenticate(o.Auth, o.RateLimits.Limiter, o.RateLimits.PartnerDefault)
+	write := requireScope(auth.ScopeEpisodesWrite, auth.KindClinic)
+	read := requireScope(auth.ScopeEpisodesRead, auth.KindClinic, auth.KindAdmin)
+
+	if o.Tokens != nil {
+		e.POST("/auth/token", handleToken(o.Tokens), limitIP(o.RateLimits.Limiter, o.RateLimits.Token))
+		e.GET("/.well-known/smart-configuration", handleSMARTConfiguration(o.Tokens))
+		e.GET("/fhir/r4/.well-known/smart-configuration", handleSMARTConfiguration(o.Tokens))
+	}
 	limit := middleware.BodyLimit(bodyLimit(o.MaxBodyBytes))
 
 	e.GET("/kap/v1/openapi.json", handleOpenAPI())
 	kapAPI := e.Group("/kap/v1")
-	kapAPI.PUT("/episodes/:id", handleEpisodePut(o.Intake), guard, limit)
-	kapAPI.GET("/episodes/:id", handleEpisodeGet(o.Intake), guard)
-	kapAPI.GET("/episodes/:id/fhir", handleEpisodeBundle(o.Intake, o.Now), guard)
-	kapAPI.POST("/episodes/$validate", handleEpisodeValidate(o.Intake, o.Now), guard, limit)
+	kapAPI.PUT("/episodes/:id", handleEpisodePut(o.Intake), guard, write, limit)
+	kapAPI.GET("/episodes/:id", handleEpisodeGet(o.Intake), guard, read)
+	kapAPI.GET("/episodes/:id/fhir", handleEpisodeBundle(o.Intake, o.Now), guard, read)
+	kapAPI.POST("/episodes/$validate", handleEpisodeValidate(o.Intake, o.Now), guard, write, limit)
 
 	api := e.Group("/fhir/r4")
 	api.GET("/:type/:id", handleRead(o.Reader), guard)

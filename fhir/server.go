@@ -46,7 +46,9 @@ type Options struct {
 	Intake       Intake
 	Reader       Reader
 	Ready        Checker
-	Auth         Authenticator // nil: see openAuthenticator
+	Auth         Authenticator // required: nil refuses every guarded route (401)
+	Tokens       Tokens        // the SMART token endpoint; nil: no /auth/token
+	RateLimits   RateLimits
 	MaxBodyBytes int64
 	Now          func() time.Time
 	Telemetry    Telemetry // zero: no tracing, no metrics
@@ -59,9 +61,7 @@ func NewHandler(o Options) http.Handler {
 	e.HidePort = true
 	e.HTTPErrorHandler = errorHandler(o.Log)
 	e.Use(traceRequests(o.Telemetry), requestIDMiddleware(), accessLog(o.Log), recoverer(o.Log), noStore())
-	if o.Auth == nil {
-		o.Auth = openAuthenticator{}
-	}
+	o = withAuthDefaults(o)
 	routes(e, o)
 	return e
 }

@@ -34,7 +34,7 @@ func newServer(t *testing.T) (*httptest.Server, *store.Store) {
 	if err := st.Migrate(ctx); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
-	h := fhir.NewHandler(fhir.Options{
+	srv := startAuthed(t, st, fhir.Options{
 		Log:          slog.New(slog.NewJSONHandler(io.Discard, nil)),
 		Intake:       intake.New(st, time.Now, ""),
 		Reader:       st,
@@ -42,8 +42,6 @@ func newServer(t *testing.T) (*httptest.Server, *store.Store) {
 		MaxBodyBytes: maxBody,
 		Now:          time.Now,
 	})
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
 	return srv, st
 }
 
