@@ -33,6 +33,11 @@ var errUsage = errors.New("usage")
 // run is the whole program: it parses args, builds every dependency in
 // order and serves until ctx is cancelled.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	return runWith(ctx, args, getenv, stdout, stderr, hooks{})
+}
+
+// runWith is run with test-only hooks (see telemetry.go).
+func runWith(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, h hooks) error {
 	if len(args) < 2 {
 		printUsage(stderr)
 		return fmt.Errorf("%w: a command is required", errUsage)
@@ -43,7 +48,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		printUsage(stdout)
 		return nil
 	case "serve":
-		return runServe(ctx, rest, getenv, stdout, stderr)
+		return runServe(ctx, rest, getenv, stdout, stderr, h)
 	case "migrate":
 		return runMigrate(ctx, rest, getenv, stdout, stderr)
 	}
@@ -103,14 +108,36 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	return nil
 }
 
-func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, h hooks) error {
 	cfg, err := loadConfig("serve", args, getenv, stderr)
 	if err != nil {
 		return err
 	}
-	log := newLogger(stdout, cfg.LogLevel)
+	log := newTracedLogger(stdout, cfg.LogLevel)
 
-	st, err := store.Open(ctx, store.Config{DataDir: cfg.DataDir, DatabaseURL: cfg.DatabaseURL}, time.Now)
+	tel, err := newTelemetry(ctx, getenv, h)
+	if err != nil {
+		return fmt.Errorf("telemetry: %w", err)
+	}
+	defer shutdownTelemetry(log, tel, cfg.ShutdownTimeout)
+	log.InfoContext(ctx, "telemetry ready", "exporting", tel.Exporting, "sampler", tel.Sampler)
+
+	sec, stopSecrets, err := openSecrets(ctx, log, cfg, tel)
+	if err != nil {
+		return fmt.Errorf("secrets: %w", err)
+	}
+	defer stopSecrets()
+	// secretsSource resolves vault: refs; signers sign access tokens and
+	// prescriptions (Transit in production). Pass them to the auth and
+	// pharmacy constructors.
+	secretsSource, signers := sec.Source, sec.Signers
+	_, _ = secretsSource, signers
+	dbURL, err := sec.Resolve(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return fmt.Errorf("database url: %w", err)
+	}
+
+	st, err := store.Open(ctx, store.Config{DataDir: cfg.DataDir, DatabaseURL: dbURL, Tracer: tel.TracerProvider}, time.Now)
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
@@ -127,6 +154,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Ready:        st,
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		Now:          time.Now,
+		Telemetry:    fhirTelemetry(tel),
 	})
 	return serve(ctx, log, cfg, handler)
 }

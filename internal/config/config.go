@@ -13,18 +13,22 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kapgw/kapgw/internal/secrets"
 )
 
 // Config is every setting of the gateway. Each field has a flag and a
 // KAPGW_* environment variable; a flag given on the command line wins.
 type Config struct {
-	Addr            string        // where the HTTP server listens
-	DataDir         string        // where the embedded SQLite database lives
-	DatabaseURL     string        // a postgres:// URL selects PostgreSQL
-	LogLevel        string        // debug, info, warn or error
-	MaxBodyBytes    int64         // largest accepted request body
-	SystemBase      string        // base URI of the gateway's identifier systems
-	ShutdownTimeout time.Duration // how long graceful shutdown may take
+	Addr            string         // where the HTTP server listens
+	DataDir         string         // where the embedded SQLite database lives
+	DatabaseURL     string         // a postgres:// URL selects PostgreSQL
+	LogLevel        string         // debug, info, warn or error
+	MaxBodyBytes    int64          // largest accepted request body
+	SystemBase      string         // base URI of the gateway's identifier systems
+	ShutdownTimeout time.Duration  // how long graceful shutdown may take
+	Profile         string         // dev or production; see vaultSettings
+	Vault           secrets.Config // empty Addr: the development secret store
 }
 
 // setting describes one configuration value: its flag, its environment
@@ -35,12 +39,12 @@ type setting struct {
 }
 
 func settings() []setting {
-	return []setting{
+	return append([]setting{
 		{"addr", "KAPGW_ADDR", "127.0.0.1:8080", "listen address (host:port)",
 			func(c *Config, v string) error { c.Addr = v; return nil }},
 		{"data-dir", "KAPGW_DATA_DIR", "./kapgw-data", "directory of the embedded SQLite database",
 			func(c *Config, v string) error { c.DataDir = v; return nil }},
-		{"database-url", "KAPGW_DATABASE_URL", "", "PostgreSQL URL (postgres://...); empty uses SQLite under --data-dir",
+		{"database-url", "KAPGW_DATABASE_URL", "", "PostgreSQL URL (postgres://...) or a vault: ref holding one; empty uses SQLite under --data-dir",
 			func(c *Config, v string) error { c.DatabaseURL = v; return nil }},
 		{"log-level", "KAPGW_LOG_LEVEL", "info", "log level: debug, info, warn, error",
 			func(c *Config, v string) error { c.LogLevel = v; return nil }},
@@ -64,7 +68,7 @@ func settings() []setting {
 				c.ShutdownTimeout = d
 				return nil
 			}},
-	}
+	}, vaultSettings()...)
 }
 
 // Load reads the configuration of a subcommand: defaults, then environment
@@ -86,6 +90,7 @@ func Load(name string, args []string, getenv func(string) string, usageOut io.Wr
 	}
 	var c Config
 	var errs []error
+	errs = append(errs, refuseLocalRefs(raw)...)
 	for _, s := range settings() {
 		if err := s.set(&c, *raw[s.flag]); err != nil {
 			errs = append(errs, fmt.Errorf("--%s / %s: %w", s.flag, s.env, err))
@@ -113,9 +118,10 @@ func (c Config) Validate() error {
 	if c.DatabaseURL == "" && strings.TrimSpace(c.DataDir) == "" {
 		errs = append(errs, errors.New("--data-dir / KAPGW_DATA_DIR: required when no database URL is set"))
 	}
-	if c.DatabaseURL != "" && !IsPostgres(c.DatabaseURL) {
-		errs = append(errs, errors.New("--database-url / KAPGW_DATABASE_URL: must start with postgres:// or postgresql://"))
+	if c.DatabaseURL != "" && !IsPostgres(c.DatabaseURL) && !secrets.IsRef(c.DatabaseURL) {
+		errs = append(errs, errors.New("--database-url / KAPGW_DATABASE_URL: must start with postgres:// or postgresql://, or be a vault: ref"))
 	}
+	errs = append(errs, c.validateVault()...)
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:

@@ -6,6 +6,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Advisory lock keys (arbitrary, fixed; "kapgw" in ASCII then a number).
@@ -45,11 +46,12 @@ type pgDriver struct {
 }
 
 // openPostgres connects to url and checks that the server answers.
-func openPostgres(ctx context.Context, url string) (*pgDriver, error) {
+func openPostgres(ctx context.Context, url string, tp trace.TracerProvider) (*pgDriver, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: parse database URL: %w", err)
 	}
+	cfg.ConnConfig.Tracer = newPGTracer(tp)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: %w", err)

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"go.opentelemetry.io/otel/trace"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
 
@@ -32,7 +33,7 @@ type sqliteDriver struct {
 }
 
 // openSQLite opens (creating it if needed) dataDir/kapgw.db in WAL mode.
-func openSQLite(ctx context.Context, dataDir string) (*sqliteDriver, error) {
+func openSQLite(ctx context.Context, dataDir string, tp trace.TracerProvider) (*sqliteDriver, error) {
 	if dataDir == "" {
 		return nil, errors.New("open sqlite: no data directory")
 	}
@@ -43,7 +44,7 @@ func openSQLite(ctx context.Context, dataDir string) (*sqliteDriver, error) {
 		return nil, fmt.Errorf("open sqlite: create data directory: %w", err)
 	}
 	path := filepath.Join(dataDir, "kapgw.db")
-	writer, err := sql.Open("sqlite", path+"?"+sqliteParams+"&_pragma=journal_mode(WAL)&_txlock=immediate")
+	writer, err := openSQL(tp, "sqlite", path+"?"+sqliteParams+"&_pragma=journal_mode(WAL)&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite writer: %w", err)
 	}
@@ -56,7 +57,7 @@ func openSQLite(ctx context.Context, dataDir string) (*sqliteDriver, error) {
 		_ = writer.Close()
 		return nil, fmt.Errorf("open sqlite writer: %w", err)
 	}
-	reader, err := sql.Open("sqlite", path+"?"+sqliteParams+"&_pragma=query_only(1)")
+	reader, err := openSQL(tp, "sqlite", path+"?"+sqliteParams+"&_pragma=query_only(1)")
 	if err != nil {
 		_ = writer.Close()
 		return nil, fmt.Errorf("open sqlite reader: %w", err)

@@ -14,6 +14,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // ErrNotFound reports that an episode, resource or version does not exist.
@@ -32,6 +34,8 @@ type Config struct {
 	// DatabaseURL, when it starts with postgres:// or postgresql://, selects
 	// PostgreSQL. Pool settings such as pool_max_conns may be given in it.
 	DatabaseURL string
+	// Tracer, when set, traces every statement (no text, no arguments).
+	Tracer trace.TracerProvider
 }
 
 // Resource is one resource to write. Body is its JSON without
@@ -121,7 +125,7 @@ func Open(ctx context.Context, cfg Config, now func() time.Time) (*Store, error)
 	}
 	switch {
 	case strings.HasPrefix(cfg.DatabaseURL, "postgres://"), strings.HasPrefix(cfg.DatabaseURL, "postgresql://"):
-		drv, err := openPostgres(ctx, cfg.DatabaseURL)
+		drv, err := openPostgres(ctx, cfg.DatabaseURL, cfg.Tracer)
 		if err != nil {
 			return nil, err
 		}
@@ -129,7 +133,7 @@ func Open(ctx context.Context, cfg Config, now func() time.Time) (*Store, error)
 	case cfg.DatabaseURL != "":
 		return nil, errors.New("open store: database URL must start with postgres:// or postgresql://")
 	default:
-		drv, err := openSQLite(ctx, cfg.DataDir)
+		drv, err := openSQLite(ctx, cfg.DataDir, cfg.Tracer)
 		if err != nil {
 			return nil, err
 		}
