@@ -3,9 +3,12 @@ package fhir
 import (
 	"net/http"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/kapgw/kapgw/internal/auth"
 	"github.com/kapgw/kapgw/internal/store"
 )
 
@@ -31,24 +34,70 @@ func typeAndID(c echo.Context) (string, string, error) {
 	return typ, id, nil
 }
 
-func handleRead(r Reader) echo.HandlerFunc {
+func handleRead(r Reader, s Searcher) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		typ, id, err := typeAndID(c)
 		if err != nil {
+			return err
+		}
+		if err := allowRead(c, s, typ, id); err != nil {
 			return err
 		}
 		v, err := r.Read(c.Request().Context(), typ, id)
 		if err != nil {
 			return err
 		}
+		if notModified(c.Request(), v) {
+			c.Response().Header().Set("ETag", `W/"`+strconv.FormatInt(v.VersionID, 10)+`"`)
+			return c.NoContent(http.StatusNotModified)
+		}
 		return writeVersion(c, v)
 	}
 }
 
-func handleVRead(r Reader) echo.HandlerFunc {
+// allowRead answers 404 (never 403, so that existence does not leak) when
+// the caller's scopes or patient access do not cover typ/id.
+func allowRead(c echo.Context, s Searcher, typ, id string) error {
+	if !principal(c).Can(typ, auth.Read) {
+		return newError(http.StatusNotFound, "not-found", "resource not found")
+	}
+	ok, err := s.Visible(c.Request().Context(), access(c), typ, id)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return newError(http.StatusNotFound, "not-found", "resource not found")
+	}
+	return nil
+}
+
+// notModified applies If-None-Match (a weak ETag match wins) and, without
+// it, If-Modified-Since.
+func notModified(r *http.Request, v store.Version) bool {
+	if v.Deleted {
+		return false
+	}
+	if inm := r.Header.Get("If-None-Match"); inm != "" {
+		etag := `W/"` + strconv.FormatInt(v.VersionID, 10) + `"`
+		for tag := range strings.SplitSeq(inm, ",") {
+			tag = strings.TrimSpace(tag)
+			if tag == "*" || tag == etag || "W/"+tag == etag {
+				return true
+			}
+		}
+		return false
+	}
+	ims, err := http.ParseTime(r.Header.Get("If-Modified-Since"))
+	return err == nil && !v.LastUpdated.Truncate(time.Second).After(ims)
+}
+
+func handleVRead(r Reader, s Searcher) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		typ, id, err := typeAndID(c)
 		if err != nil {
+			return err
+		}
+		if err := allowRead(c, s, typ, id); err != nil {
 			return err
 		}
 		vid, err := strconv.ParseInt(c.Param("vid"), 10, 64)

@@ -5,6 +5,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/kapgw/kapgw/internal/auth"
+	"github.com/kapgw/kapgw/internal/search"
 )
 
 // routes lists the whole API surface in one place.
@@ -38,6 +39,13 @@ func routes(e *echo.Echo, o Options) {
 	kapAPI.POST("/episodes/$validate", handleEpisodeValidate(o.Intake, o.Now), guard, write, limit)
 
 	api := e.Group("/fhir/r4")
-	api.GET("/:type/:id", handleRead(o.Reader), guard)
-	api.GET("/:type/:id/_history/:vid", handleVRead(o.Reader), guard)
+	reg, srch := search.New(), searcherOf(o)
+	api.GET("/metadata", handleMetadata(reg, o.Now))
+	api.GET("/:type", handleSearch(reg, srch), guard)
+	api.POST("/:type/_search", handleSearch(reg, srch), guard, limit)
+	api.GET("/:type/_history", handleHistory(reg, srch, false), guard)
+	api.GET("/:type/:id", handleRead(o.Reader, srch), guard)
+	api.GET("/:type/:id/_history", handleHistory(reg, srch, true), guard)
+	api.GET("/:type/:id/_history/:vid", handleVRead(o.Reader, srch), guard)
+	api.GET("/Patient/:id/$everything", handleEverything(reg, srch), guard)
 }

@@ -45,6 +45,7 @@ type Options struct {
 	Log          *slog.Logger
 	Intake       Intake
 	Reader       Reader
+	Search       Searcher // nil: the Reader, if it can search
 	Ready        Checker
 	Auth         Authenticator // required: nil refuses every guarded route (401)
 	Tokens       Tokens        // the SMART token endpoint; nil: no /auth/token
