@@ -22,6 +22,7 @@ const usage = `kapgw: the KAP interoperability gateway
 Usage:
   kapgw serve   [flags]   run the gateway (migrates the database first)
   kapgw migrate [flags]   create or upgrade the database schema, then exit
+  kapgw partners ...      manage registered API clients (kapgw partners help)
   kapgw help              show this help
 
 Flags (each also read from its environment variable):
@@ -51,6 +52,8 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 		return runServe(ctx, rest, getenv, stdout, stderr, h)
 	case "migrate":
 		return runMigrate(ctx, rest, getenv, stdout, stderr)
+	case "partners":
+		return runPartners(ctx, rest, getenv, stdout, stderr)
 	}
 	printUsage(stderr)
 	return fmt.Errorf("%w: unknown command %q", errUsage, cmd)
@@ -147,6 +150,17 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	log.InfoContext(ctx, "store ready", "dialect", st.Dialect())
 
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	defer ln.Close()
+	gate, err := newGate(ctx, log, cfg.Auth, st, signers.Token, publicURL(cfg.Auth, ln))
+	if err != nil {
+		return fmt.Errorf("auth: %w", err)
+	}
+	defer gate.close()
+
 	handler := fhir.NewHandler(fhir.Options{
 		Log:          log,
 		Intake:       intake.New(st, time.Now, cfg.SystemBase),
@@ -155,17 +169,16 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		Now:          time.Now,
 		Telemetry:    fhirTelemetry(tel),
+		Auth:         gate.verifier,
+		Tokens:       gate.issuer,
+		RateLimits:   gate.limits,
 	})
-	return serve(ctx, log, cfg, handler)
+	return serve(ctx, log, cfg, ln, handler)
 }
 
-// serve listens on cfg.Addr until ctx is cancelled, then shuts down
-// gracefully within cfg.ShutdownTimeout.
-func serve(ctx context.Context, log *slog.Logger, cfg config.Config, h http.Handler) error {
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
-	}
+// serve serves on ln until ctx is cancelled, then shuts down gracefully
+// within cfg.ShutdownTimeout.
+func serve(ctx context.Context, log *slog.Logger, cfg config.Config, ln net.Listener, h http.Handler) error {
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,

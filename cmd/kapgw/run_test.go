@@ -22,9 +22,11 @@ import (
 
 // gateway is a kapgw started through run() on a free loopback port.
 type gateway struct {
-	base string
-	done chan error
-	stop context.CancelFunc
+	base  string
+	done  chan error
+	stop  context.CancelFunc
+	flags []string // the store flags, for kapgw partners
+	token string   // sent as a Bearer token by do, when set
 }
 
 // startGateway runs `kapgw serve` with the given flags and waits until it is
@@ -34,7 +36,7 @@ func startGateway(t *testing.T, flags ...string) *gateway {
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	args := append([]string{"kapgw", "serve", "--addr", "127.0.0.1:0"}, flags...)
-	g := &gateway{done: make(chan error, 1), stop: cancel}
+	g := &gateway{done: make(chan error, 1), stop: cancel, flags: flags}
 	go func() {
 		err := run(ctx, args, func(string) string { return "" }, pw, io.Discard)
 		pw.CloseWithError(fmt.Errorf("run returned: %v", err))
@@ -92,6 +94,9 @@ func (g *gateway) do(t *testing.T, method, path, contentType string, body []byte
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
+	}
+	if g.token != "" {
+		req.Header.Set("Authorization", "Bearer "+g.token)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -166,6 +171,7 @@ func exerciseEpisode(t *testing.T, g *gateway) {
 		t.Fatal(err)
 	}
 	id := ep["id"].(string)
+	g.token = g.login(t, "clinic-platform", "clinic", clinicScopes, nil)
 
 	resp, body := g.do(t, http.MethodPut, "/kap/v1/episodes/"+id, "application/json", doc)
 	if resp.StatusCode != http.StatusCreated {

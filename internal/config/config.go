@@ -29,6 +29,7 @@ type Config struct {
 	ShutdownTimeout time.Duration  // how long graceful shutdown may take
 	Profile         string         // dev or production; see vaultSettings
 	Vault           secrets.Config // empty Addr: the development secret store
+	Auth            Auth           // SMART tokens and rate limits (auth.go)
 }
 
 // setting describes one configuration value: its flag, its environment
@@ -68,7 +69,7 @@ func settings() []setting {
 				c.ShutdownTimeout = d
 				return nil
 			}},
-	}, vaultSettings()...)
+	}, append(vaultSettings(), authSettings()...)...)
 }
 
 // Load reads the configuration of a subcommand: defaults, then environment
@@ -122,6 +123,7 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("--database-url / KAPGW_DATABASE_URL: must start with postgres:// or postgresql://, or be a vault: ref"))
 	}
 	errs = append(errs, c.validateVault()...)
+	errs = append(errs, c.Auth.validate()...)
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
