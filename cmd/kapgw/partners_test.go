@@ -80,7 +80,7 @@ func (g *gateway) requestToken(t *testing.T, id, key, kid, scope string) (int, s
 	a := strings.TrimSpace(g.mustPartners(t, "assertion", "--id", id, "--key", key, "--kid", kid, "--token-url", g.base+"/auth/token"))
 	resp, err := http.PostForm(g.base+"/auth/token", url.Values{"grant_type": {"client_credentials"},
 		"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"},
-		"client_assertion": {a}, "scope": {scope}})
+		"client_assertion":      {a}, "scope": {scope}})
 	if err != nil {
 		t.Fatal(err)
 	}
