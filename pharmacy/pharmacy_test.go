@@ -95,10 +95,15 @@ func (c *collector) wait(t testing.TB, n int) ([]pharmacy.Event, int) {
 
 func start(t testing.TB, s secrets.Signer, f sim.Faults, callbackURL string) (*sim.Sim, *pharmacy.Client) {
 	t.Helper()
+	return startTimeout(t, s, f, callbackURL, 5*time.Second)
+}
+
+func startTimeout(t testing.TB, s secrets.Signer, f sim.Faults, callbackURL string, timeout time.Duration) (*sim.Sim, *pharmacy.Client) {
+	t.Helper()
 	ph := sim.New(sim.Config{Log: discard(), Keys: sign.KeysOf(s), CallbackURL: callbackURL, Secret: secret, Faults: f, HTTP: http.DefaultClient})
 	srv := httptest.NewServer(ph.Handler())
 	t.Cleanup(func() { srv.Close(); ph.Close() })
-	c, err := pharmacy.NewClient(srv.URL, &http.Client{Timeout: 200 * time.Millisecond})
+	c, err := pharmacy.NewClient(srv.URL, &http.Client{Timeout: timeout})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +140,7 @@ func TestDeliveredWithCallbacks(t *testing.T) {
 func TestRetriesReuseMessageID(t *testing.T) {
 	t.Parallel()
 	s := signer(t)
-	ph, c := start(t, s, sim.Faults{FailFirst: 1, SlowFirst: 2, Slow: time.Second}, "")
+	ph, c := startTimeout(t, s, sim.Faults{FailFirst: 1, SlowFirst: 2, Slow: 10 * time.Second}, "", time.Second)
 	body, jws := signedNewRx(t, s)
 	for range 2 { // 503, then a timeout
 		if _, err := c.Send(context.Background(), body, jws); !errors.Is(err, pharmacy.ErrUnknown) {

@@ -17,11 +17,13 @@ import (
 	"github.com/kapgw/kapgw/internal/kap"
 	"github.com/kapgw/kapgw/internal/store"
 	"github.com/kapgw/kapgw/mappers"
+	"github.com/kapgw/kapgw/pharmacy"
 )
 
 // Store is what intake needs of the resource store.
 type Store interface {
 	ApplyEpisode(ctx context.Context, episodeID string, build func(prevDoc []byte, prevDigest string) (store.EpisodeChange, error)) (store.ApplyResult, error)
+	ApplyEpisodeTx(ctx context.Context, episodeID string, build store.BuildFunc, afterWrite store.AfterWriteFunc) (store.ApplyResult, error)
 	Episode(ctx context.Context, id string) ([]byte, error)
 	EpisodeResources(ctx context.Context, id string) ([]store.Version, error)
 }
@@ -37,6 +39,7 @@ type Service struct {
 	store      Store
 	now        func() time.Time
 	systemBase string
+	rx         Prescriber // nil: prescriptions are not sent (see prescribe.go)
 }
 
 // New returns a Service writing to st. systemBase is the base URI of the
@@ -49,6 +52,9 @@ func New(st Store, now func() time.Time, systemBase string) *Service {
 type Result struct {
 	Created bool
 	Entries []store.Entry
+	// Prescriptions reports the rule findings and queued messages of the
+	// prescriptions this document wrote (see prescribe.go).
+	Prescriptions []pharmacy.Checked
 }
 
 // Put validates and stores the document as the new snapshot of episode id.
@@ -65,13 +71,14 @@ func (s *Service) Put(ctx context.Context, id string, body []byte) (Result, erro
 	if err != nil {
 		return Result{}, err
 	}
-	res, err := s.store.ApplyEpisode(ctx, id, func(prevDoc []byte, prevDigest string) (store.EpisodeChange, error) {
+	var checked []pharmacy.Checked
+	res, err := s.store.ApplyEpisodeTx(ctx, id, func(prevDoc []byte, prevDigest string) (store.EpisodeChange, error) {
 		return s.change(ep, doc, digest, prevDoc, prevDigest)
-	})
+	}, s.afterWrite(ep, &checked))
 	if err != nil {
 		return Result{}, fmt.Errorf("apply episode %s: %w", id, err)
 	}
-	return Result{Created: res.Created, Entries: res.Entries}, nil
+	return Result{Created: res.Created, Entries: res.Entries, Prescriptions: checked}, nil
 }
 
 // change builds the write for one accepted document: every resource of the

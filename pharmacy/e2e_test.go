@@ -1,0 +1,192 @@
+package pharmacy_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+
+	"github.com/kapgw/kapgw/internal/intake"
+	"github.com/kapgw/kapgw/internal/jobs"
+	"github.com/kapgw/kapgw/internal/kap/kaptest"
+	"github.com/kapgw/kapgw/internal/store"
+	"github.com/kapgw/kapgw/pharmacy"
+	"github.com/kapgw/kapgw/pharmacy/sign"
+	"github.com/kapgw/kapgw/pharmacy/sim"
+)
+
+// accepted is when the test episodes are accepted: a day after the
+// home-dosing prescription was written.
+var accepted = time.Date(2026, 3, 24, 12, 0, 0, 0, time.UTC)
+
+func openStore(t testing.TB, dialect string) *store.Store {
+	t.Helper()
+	ctx := context.Background()
+	cfg := store.Config{DataDir: filepath.Join(t.TempDir(), "data")}
+	if dialect == "postgres" {
+		cfg.DatabaseURL = postgresSchema(t)
+	}
+	st, err := store.Open(ctx, cfg, func() time.Time { return accepted })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := jobs.Migrate(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// postgresSchema returns a URL of the test database on a fresh schema.
+func postgresSchema(t testing.TB) string {
+	t.Helper()
+	base := os.Getenv("KAPGW_TEST_DATABASE_URL")
+	if base == "" {
+		t.Fatal("KAPGW_TEST_DATABASE_URL is not set: run scripts/test.sh, which starts PostgreSQL")
+	}
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	schema := "pharmacy_test_" + hex.EncodeToString(b)
+	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c, err := pgx.Connect(context.Background(), base)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer c.Close(context.Background())
+		if _, err := c.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+			t.Error(err)
+		}
+	})
+	u, _ := url.Parse(base)
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// gateway is the intake service sending through a River queue to ph.
+func gateway(t testing.TB, st *store.Store, f sim.Faults) (*intake.Service, *sim.Sim) {
+	t.Helper()
+	s := signer(t)
+	ph := sim.New(sim.Config{Log: discard(), Keys: sign.KeysOf(s), Secret: secret, Faults: f, HTTP: http.DefaultClient})
+	srv := httptest.NewServer(ph.Handler())
+	client, err := pharmacy.NewClient(srv.URL, &http.Client{Timeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	workers := river.NewWorkers()
+	river.AddWorker(workers, pharmacy.NewSender(client, s, pharmacy.LogJournal{Log: discard()}, time.Now))
+	q, err := jobs.New(st, discard(), jobs.Config{Workers: workers, FetchPollInterval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = q.Stop(ctx)
+		srv.Close()
+		ph.Close()
+	})
+	now := func() time.Time { return accepted }
+	in := intake.New(st, now, "").WithPrescriber(pharmacy.NewPrescriptions(q, pharmacy.LogJournal{Log: discard()}, now))
+	return in, ph
+}
+
+// waitFor polls until the simulator has n distinct messages.
+func waitFor(t testing.TB, ph *sim.Sim, n int) []sim.Received {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if r := ph.Received(); len(r) >= n {
+			return r
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("pharmacy received %+v, want %d messages", ph.Received(), n)
+	return nil
+}
+
+// TestEndToEnd: an active prescription reaches the pharmacy as exactly one
+// signed NewRx, under a 503 and a timeout, and cancelling it in a later
+// document sends CancelRx.
+func TestEndToEnd(t *testing.T) {
+	t.Parallel()
+	for _, dialect := range []string{"sqlite", "postgres"} {
+		t.Run(dialect, func(t *testing.T) {
+			t.Parallel()
+			st := openStore(t, dialect)
+			in, ph := gateway(t, st, sim.Faults{FailFirst: 1, SlowFirst: 2, Slow: time.Second})
+			doc := kaptest.Example(kaptest.HomeDosing)
+			res, err := in.Put(context.Background(), "ep-700001", doc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Prescriptions) != 1 || res.Prescriptions[0].MessageID == "" || len(res.Prescriptions[0].Findings) != 0 {
+				t.Fatalf("prescriptions %+v", res.Prescriptions)
+			}
+			// The same document again, and a retry storm, queue nothing new.
+			if _, err := in.Put(context.Background(), "ep-700001", doc); err != nil {
+				t.Fatal(err)
+			}
+			got := waitFor(t, ph, 1)
+			time.Sleep(500 * time.Millisecond)
+			if got = ph.Received(); len(got) != 1 || got[0].Kind != "NewRx" || got[0].MessageID != res.Prescriptions[0].MessageID {
+				t.Fatalf("received %+v, want one NewRx", got)
+			}
+			cancelled := bytes.Replace(doc, []byte(`"status": "active",
+      "writtenAt"`), []byte(`"status": "cancelled",
+      "writtenAt"`), 1)
+			if _, err := in.Put(context.Background(), "ep-700001", cancelled); err != nil {
+				t.Fatal(err)
+			}
+			got = waitFor(t, ph, 2)
+			if got[1].Kind != "CancelRx" || got[1].PrescriberOrderNumber != "ep-700001-rx1" {
+				t.Errorf("second message %+v, want CancelRx", got[1])
+			}
+		})
+	}
+}
+
+func TestBlockedPrescriptionIsNotSent(t *testing.T) {
+	t.Parallel()
+	st := openStore(t, "sqlite")
+	in, ph := gateway(t, st, sim.Faults{})
+	doc := bytes.Replace(kaptest.Example(kaptest.HomeDosing), []byte("\"FL\",\n      \"IL\""), []byte(`"IL"`), 1)
+	res, err := in.Put(context.Background(), "ep-700001", doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Prescriptions) != 1 || res.Prescriptions[0].MessageID != "" || res.Prescriptions[0].Findings[0].Code != "pharmacy-ships" {
+		t.Fatalf("prescriptions %+v", res.Prescriptions)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if r := ph.Received(); len(r) != 0 {
+		t.Errorf("blocked prescription reached the pharmacy: %+v", r)
+	}
+}
