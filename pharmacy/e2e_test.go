@@ -166,7 +166,7 @@ func TestEndToEnd(t *testing.T) {
 				t.Fatal(err)
 			}
 			got = waitFor(t, ph, 2)
-			if got[1].Kind != "CancelRx" || got[1].PrescriberOrderNumber != "ep-700001-rx1" {
+			if got[1].Kind != "CancelRx" || got[1].PrescriberOrderNumber != got[0].PrescriberOrderNumber {
 				t.Errorf("second message %+v, want CancelRx", got[1])
 			}
 		})

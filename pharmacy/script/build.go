@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kapgw/kapgw/internal/kap"
+	"github.com/kapgw/kapgw/mappers"
 )
 
 // Envelope is what a message needs beyond the episode: who sends it, when,
@@ -36,6 +37,13 @@ var idEncoding = base32.NewEncoding("0123456789ABCDEFGHJKMNPQRSTVWXYZ").WithPadd
 func MessageID(kind, rxID string, version int64) string {
 	sum := sha256.Sum256([]byte(kind + "\x00" + rxID + "\x00" + strconv.FormatInt(version, 10)))
 	return idEncoding.EncodeToString(sum[:16])
+}
+
+// OrderNumber is the PrescriberOrderNumber of prescription i of ep: the id
+// of its FHIR MedicationRequest (35 characters, SCRIPT's limit), so that
+// the pharmacy's answers name the resource they update.
+func OrderNumber(ep *kap.Episode, i int) string {
+	return mappers.ID("MedicationRequest", ep.ID, ep.Prescriptions[i].ID)
 }
 
 // ErrNoPharmacy reports an episode without a pharmacy to send to.
@@ -73,7 +81,7 @@ func message(ep *kap.Episode, i int, env Envelope, body Body) Message {
 			MessageID:             env.MessageID,
 			RelatesToMessageID:    env.RelatesToMessageID,
 			SentTime:              env.SentTime.UTC().Format("2006-01-02T15:04:05.0Z"),
-			PrescriberOrderNumber: ep.Prescriptions[i].ID,
+			PrescriberOrderNumber: OrderNumber(ep, i),
 		},
 		Body: body,
 	}

@@ -87,7 +87,7 @@ func TestParseRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.Body.Kind() != "NewRx" || m.Header.PrescriberOrderNumber != "ep-700001-rx1" || m.Header.To.ID != "0612345" {
+	if m.Body.Kind() != "NewRx" || m.Header.PrescriberOrderNumber != script.OrderNumber(ep, 0) || len(m.Header.PrescriberOrderNumber) > 35 || m.Header.To.ID != "0612345" {
 		t.Errorf("parsed header %+v kind %s", m.Header, m.Body.Kind())
 	}
 	if err := script.CheckPrescription(m.Body.NewRx); err != nil {
