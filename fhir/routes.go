@@ -48,4 +48,10 @@ func routes(e *echo.Echo, o Options) {
 	api.GET("/:type/:id/_history", handleHistory(reg, srch, true), guard)
 	api.GET("/:type/:id/_history/:vid", handleVRead(o.Reader, srch), guard)
 	api.GET("/Patient/:id/$everything", handleEverything(reg, srch), guard)
+
+	// The pharmacy authenticates each callback with an HMAC over timestamp
+	// and body, not with a SMART token.
+	if o.Pharmacy != nil {
+		e.POST("/pharmacy/v1/callbacks", handlePharmacyCallback(o.Pharmacy))
+	}
 }

@@ -52,7 +52,8 @@ type Options struct {
 	RateLimits   RateLimits
 	MaxBodyBytes int64
 	Now          func() time.Time
-	Telemetry    Telemetry // zero: no tracing, no metrics
+	Telemetry    Telemetry         // zero: no tracing, no metrics
+	Pharmacy     PharmacyCallbacks // nil: no pharmacy callback endpoint
 }
 
 // NewHandler returns the whole HTTP API as one http.Handler.

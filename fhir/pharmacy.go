@@ -1,0 +1,44 @@
+package fhir
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/kapgw/kapgw/pharmacy"
+)
+
+// PharmacyCallbacks receives the compounding pharmacy's callbacks
+// (pharmacy.Callbacks). They are authenticated by their HMAC, not by the
+// SMART authenticator.
+type PharmacyCallbacks interface {
+	Receive(ctx context.Context, timestamp, signature string, body []byte) error
+}
+
+// maxCallbackBytes caps a callback body.
+const maxCallbackBytes = 64 << 10
+
+// handlePharmacyCallback accepts one signed callback: 204 when applied,
+// 401 when the HMAC or timestamp is wrong, 400 when it cannot be used.
+func handlePharmacyCallback(cb PharmacyCallbacks) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		body, err := io.ReadAll(io.LimitReader(c.Request().Body, maxCallbackBytes+1))
+		if err != nil || len(body) > maxCallbackBytes {
+			return newError(http.StatusBadRequest, "invalid", "callback body unreadable or too large")
+		}
+		h := c.Request().Header
+		err = cb.Receive(c.Request().Context(), h.Get(pharmacy.TimestampHeader), h.Get(pharmacy.SignatureHeader), body)
+		switch {
+		case errors.Is(err, pharmacy.ErrCallbackAuth):
+			return newError(http.StatusUnauthorized, "login", "callback signature or timestamp not valid")
+		case errors.Is(err, pharmacy.ErrCallbackInvalid):
+			return newError(http.StatusBadRequest, "invalid", "callback not usable")
+		case err != nil:
+			return err
+		}
+		return c.NoContent(http.StatusNoContent)
+	}
+}
