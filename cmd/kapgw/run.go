@@ -14,6 +14,7 @@ import (
 	"github.com/kapgw/kapgw/fhir"
 	"github.com/kapgw/kapgw/internal/config"
 	"github.com/kapgw/kapgw/internal/intake"
+	"github.com/kapgw/kapgw/internal/jobs"
 	"github.com/kapgw/kapgw/internal/store"
 )
 
@@ -107,6 +108,9 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	if err := st.Migrate(ctx); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
+	if err := jobs.Migrate(ctx, st); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
 	fmt.Fprintf(stdout, "migrated %s database\n", st.Dialect())
 	return nil
 }
@@ -148,7 +152,18 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err := st.Migrate(ctx); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
+	if err := jobs.Migrate(ctx, st); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
 	log.InfoContext(ctx, "store ready", "dialect", st.Dialect())
+	rx, err := newRx(log, cfg, st, secretsSource, signers.Rx)
+	if err != nil {
+		return fmt.Errorf("pharmacy: %w", err)
+	}
+	if err := rx.start(ctx); err != nil {
+		return fmt.Errorf("pharmacy: %w", err)
+	}
+	defer rx.stop(log, cfg.ShutdownTimeout)
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -163,7 +178,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 
 	handler := fhir.NewHandler(fhir.Options{
 		Log:          log,
-		Intake:       intake.New(st, time.Now, cfg.SystemBase),
+		Intake:       rx.intake(intake.New(st, time.Now, cfg.SystemBase)),
 		Reader:       st,
 		Ready:        st,
 		MaxBodyBytes: cfg.MaxBodyBytes,
@@ -172,6 +187,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Auth:         gate.verifier,
 		Tokens:       gate.issuer,
 		RateLimits:   gate.limits,
+		Pharmacy:     rx.fhirCallbacks(),
 	})
 	return serve(ctx, log, cfg, ln, handler)
 }

@@ -30,6 +30,7 @@ type Config struct {
 	Profile         string         // dev or production; see vaultSettings
 	Vault           secrets.Config // empty Addr: the development secret store
 	Auth            Auth           // SMART tokens and rate limits (auth.go)
+	Pharmacy        Pharmacy       // e-prescribing (pharmacy.go)
 }
 
 // setting describes one configuration value: its flag, its environment
@@ -69,7 +70,7 @@ func settings() []setting {
 				c.ShutdownTimeout = d
 				return nil
 			}},
-	}, append(vaultSettings(), authSettings()...)...)
+	}, append(append(vaultSettings(), authSettings()...), pharmacySettings()...)...)
 }
 
 // Load reads the configuration of a subcommand: defaults, then environment
@@ -124,6 +125,7 @@ func (c Config) Validate() error {
 	}
 	errs = append(errs, c.validateVault()...)
 	errs = append(errs, c.Auth.validate()...)
+	errs = append(errs, c.Pharmacy.validate()...)
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
