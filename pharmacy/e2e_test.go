@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
+	"github.com/tidwall/gjson"
 
 	"github.com/kapgw/kapgw/internal/intake"
 	"github.com/kapgw/kapgw/internal/jobs"
@@ -91,7 +93,17 @@ func postgresSchema(t testing.TB) string {
 func gateway(t testing.TB, st *store.Store, f sim.Faults) (*intake.Service, *sim.Sim) {
 	t.Helper()
 	s := signer(t)
-	ph := sim.New(sim.Config{Log: discard(), Keys: sign.KeysOf(s), Secret: secret, Faults: f, HTTP: http.DefaultClient})
+	cb := pharmacy.NewCallbacks(st, func(context.Context) ([]byte, error) { return secret, nil }, pharmacy.LogJournal{Log: discard()}, "", time.Now)
+	cbSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if err := cb.Receive(r.Context(), r.Header.Get(pharmacy.TimestampHeader), r.Header.Get(pharmacy.SignatureHeader), body); err != nil {
+			t.Errorf("callback: %v", err)
+			w.WriteHeader(http.StatusBadRequest)
+		}
+	}))
+	t.Cleanup(cbSrv.Close)
+	ph := sim.New(sim.Config{Log: discard(), Keys: sign.KeysOf(s), Secret: secret, Faults: f, HTTP: http.DefaultClient,
+		CallbackURL: cbSrv.URL, CallbackDelay: 10 * time.Millisecond})
 	srv := httptest.NewServer(ph.Handler())
 	client, err := pharmacy.NewClient(srv.URL, &http.Client{Timeout: 300 * time.Millisecond})
 	if err != nil {
@@ -132,8 +144,23 @@ func waitFor(t testing.TB, ph *sim.Sim, n int) []sim.Received {
 	return nil
 }
 
+// waitDispense polls until the order's MedicationDispense is completed.
+func waitDispense(t testing.TB, st *store.Store, order string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		v, err := st.Read(context.Background(), "MedicationDispense", pharmacy.DispenseID(order))
+		if err == nil && gjson.GetBytes(v.Body, "status").String() == "completed" {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("no completed MedicationDispense")
+}
+
 // TestEndToEnd: an active prescription reaches the pharmacy as exactly one
-// signed NewRx, under a 503 and a timeout, and cancelling it in a later
+// signed NewRx, under a 503 and a timeout; duplicate, out-of-order
+// callbacks make one completed MedicationDispense; and cancelling it in a later
 // document sends CancelRx.
 func TestEndToEnd(t *testing.T) {
 	t.Parallel()
@@ -141,7 +168,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Run(dialect, func(t *testing.T) {
 			t.Parallel()
 			st := openStore(t, dialect)
-			in, ph := gateway(t, st, sim.Faults{FailFirst: 1, SlowFirst: 2, Slow: time.Second})
+			in, ph := gateway(t, st, sim.Faults{FailFirst: 1, SlowFirst: 2, Slow: time.Second, Duplicate: true, OutOfOrder: true})
 			doc := kaptest.Example(kaptest.HomeDosing)
 			res, err := in.Put(context.Background(), "ep-700001", doc)
 			if err != nil {
@@ -159,6 +186,7 @@ func TestEndToEnd(t *testing.T) {
 			if got = ph.Received(); len(got) != 1 || got[0].Kind != "NewRx" || got[0].MessageID != res.Prescriptions[0].MessageID {
 				t.Fatalf("received %+v, want one NewRx", got)
 			}
+			waitDispense(t, st, got[0].PrescriberOrderNumber)
 			cancelled := bytes.Replace(doc, []byte(`"status": "active",
       "writtenAt"`), []byte(`"status": "cancelled",
       "writtenAt"`), 1)
