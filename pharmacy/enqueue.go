@@ -3,6 +3,7 @@ package pharmacy
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -31,11 +32,12 @@ type Prescriptions struct {
 	jobs    Inserter
 	journal Journal
 	now     func() time.Time
+	sets    func() ([]*rules.Set, error) // loaded once
 }
 
 // NewPrescriptions returns the checker and queuer; jobs go through jobs.
 func NewPrescriptions(jobs Inserter, journal Journal, now func() time.Time) *Prescriptions {
-	return &Prescriptions{jobs: jobs, journal: journal, now: now}
+	return &Prescriptions{jobs: jobs, journal: journal, now: now, sets: sync.OnceValues(rules.Sets)}
 }
 
 // Checked is what happened to one prescription of the episode.
@@ -87,7 +89,11 @@ func (p *Prescriptions) AfterAccept(ctx context.Context, tx store.Tx, ep *kap.Ep
 func (p *Prescriptions) newRx(ctx context.Context, tx store.Tx, ep *kap.Episode, i int, now time.Time) (Checked, error) {
 	rx := ep.Prescriptions[i]
 	c := Checked{PrescriptionID: rx.ID, Index: i}
-	set, err := rules.For(now)
+	sets, err := p.sets()
+	if err != nil {
+		return c, fmt.Errorf("prescription %s: %w", rx.ID, err)
+	}
+	set, err := rules.Pick(sets, now)
 	if err != nil {
 		return c, fmt.Errorf("prescription %s: %w", rx.ID, err)
 	}

@@ -266,3 +266,26 @@ func TestParseRefusesBadSets(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkCheck measures one prescription's rule check, rule set loaded.
+func BenchmarkCheck(b *testing.B) {
+	in := rules.Input{Episode: episode(b, kaptest.HomeDosing), At: sendAt}
+	set, err := rules.For(sendAt)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		set.Check(in)
+	}
+}
+
+// BenchmarkFor measures loading the rule set in force (embedded JSON).
+func BenchmarkFor(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := rules.For(sendAt); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

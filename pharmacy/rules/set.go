@@ -93,6 +93,12 @@ func For(t time.Time) (*Set, error) {
 	if err != nil {
 		return nil, err
 	}
+	return Pick(sets, t)
+}
+
+// Pick returns the set of sets (oldest first, as Sets returns them) in
+// force at t, so that callers load the sets once.
+func Pick(sets []*Set, t time.Time) (*Set, error) {
 	var in *Set
 	for _, s := range sets {
 		if !s.from.After(t) {

@@ -150,3 +150,15 @@ func TestParseRefuses(t *testing.T) {
 		t.Errorf("CheckPrescription without DEA: %v", err)
 	}
 }
+
+// BenchmarkNewRx measures building one NewRx.
+func BenchmarkNewRx(b *testing.B) {
+	ep := episode(b, kaptest.HomeDosing)
+	env := envelope(ep)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := script.NewRx(ep, 0, env); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
