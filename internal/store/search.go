@@ -168,8 +168,8 @@ func (b *sqlBuilder) where(r SearchRequest, asof int64) string {
 			parts = append(parts, "v.type IN ("+b.list(r.Types)+")")
 		}
 	}
-	for _, c := range r.Query.Conds {
-		parts = append(parts, b.cond(r.Query.Type, c))
+	for i, c := range byDrivingOrder(r.Query.Conds) {
+		parts = append(parts, b.cond(r.Query.Type, c, i == 0))
 	}
 	if a := b.access(r.Access); a != "" {
 		parts = append(parts, a)
@@ -198,8 +198,32 @@ func (b *sqlBuilder) access(a Access) string {
 		b.list(a.Orgs), now, now)
 }
 
-// cond is the condition for one search parameter of typ.
-func (b *sqlBuilder) cond(typ string, c search.Cond) string {
+// byDrivingOrder puts the condition the database should start from first:
+// _id, then references (a patient has few resources), tokens, dates.
+func byDrivingOrder(conds []search.Cond) []search.Cond {
+	rank := func(c search.Cond) int {
+		switch {
+		case c.Param == "_id":
+			return 0
+		case c.Param == "_lastUpdated":
+			return 5
+		case c.Kind == search.Reference:
+			return 1
+		case c.Kind == search.Token:
+			return 2
+		}
+		return 3
+	}
+	out := slices.Clone(conds)
+	slices.SortStableFunc(out, func(a, b search.Cond) int { return rank(a) - rank(b) })
+	return out
+}
+
+// cond is the condition for one search parameter of typ. The driving
+// condition selects seqs from its index (v.seq IN ...); the others probe
+// their index per candidate (EXISTS ... seq = v.seq), so that a query never
+// materialises a large value list such as every Observation with one code.
+func (b *sqlBuilder) cond(typ string, c search.Cond, driving bool) string {
 	var alts []string
 	switch {
 	case c.Param == "_id":
@@ -214,27 +238,32 @@ func (b *sqlBuilder) cond(typ string, c search.Cond) string {
 		return "(" + strings.Join(alts, " OR ") + ")"
 	}
 	param := b.arg(typ + "." + c.Param)
+	var table, match string
 	switch c.Kind {
 	case search.Token:
 		for _, m := range c.Any {
 			if m.HasSystem {
-				alts = append(alts, fmt.Sprintf("(code = %s AND system = %s)", b.arg(m.Code), b.arg(m.System)))
+				alts = append(alts, fmt.Sprintf("(x.code = %s AND x.system = %s)", b.arg(m.Code), b.arg(m.System)))
 			} else {
-				alts = append(alts, "code = "+b.arg(m.Code))
+				alts = append(alts, "x.code = "+b.arg(m.Code))
 			}
 		}
-		return fmt.Sprintf("v.seq IN (SELECT seq FROM search_token WHERE param = %s AND (%s))", param, strings.Join(alts, " OR "))
+		table, match = "search_token", strings.Join(alts, " OR ")
 	case search.Reference:
 		for _, m := range c.Any {
 			alts = append(alts, m.Ref)
 		}
-		return fmt.Sprintf("v.seq IN (SELECT seq FROM search_ref WHERE param = %s AND ref IN (%s))", param, b.list(alts))
+		table, match = "search_ref", "x.ref IN ("+b.list(alts)+")"
 	default:
 		for _, m := range c.Any {
-			alts = append(alts, b.dateCond(m, "lo", "hi"))
+			alts = append(alts, b.dateCond(m, "x.lo", "x.hi"))
 		}
-		return fmt.Sprintf("v.seq IN (SELECT seq FROM search_date WHERE param = %s AND (%s))", param, strings.Join(alts, " OR "))
+		table, match = "search_date", strings.Join(alts, " OR ")
 	}
+	if driving {
+		return fmt.Sprintf("v.seq IN (SELECT x.seq FROM %s x WHERE x.param = %s AND (%s))", table, param, match)
+	}
+	return fmt.Sprintf("EXISTS (SELECT 1 FROM %s x WHERE x.seq = v.seq AND x.param = %s AND (%s))", table, param, match)
 }
 
 // dateCond compares the range [lo, hi) of an element with a date search

@@ -32,6 +32,7 @@ CREATE TABLE search_token (
 );
 
 CREATE INDEX search_token_code ON search_token (param, code, system, seq);
+CREATE INDEX search_token_seq ON search_token (seq, param);
 
 CREATE TABLE search_ref (
     seq   bigint NOT NULL,
@@ -50,3 +51,4 @@ CREATE TABLE search_date (
 );
 
 CREATE INDEX search_date_lo ON search_date (param, lo, seq);
+CREATE INDEX search_date_seq ON search_date (seq, param);
