@@ -129,5 +129,9 @@ func table() map[string][]Param {
 		"Provenance": {ref("target", "", "The resources the provenance is about", "target"), ref("agent", "", "Who took part", "agent.who"),
 			date("recorded", "When the activity was recorded", "recorded")},
 		"CodeSystem": {ident, status, tok("url", "The canonical URL", "url")},
+		"MedicationDispense": {ident, status, subject, patient,
+			ref("prescription", "MedicationRequest", "The prescription dispensed", "authorizingPrescription")},
+		"Task": {ident, status, tok("intent", "The intent", "intent"), ref("focus", "", "What the task is about", "focus"),
+			ref("patient", "Patient", "The patient the task is for", "for")},
 	}
 }

@@ -27,6 +27,9 @@ func (s *Store) PutResources(ctx context.Context, res []Resource) ([]Entry, erro
 	if err := tx.execBatch(ctx, batch); err != nil {
 		return nil, fmt.Errorf("put resources: %w", err)
 	}
+	if err := s.writeIndex(ctx, tx, EpisodeChange{Resources: res}, entries); err != nil {
+		return nil, fmt.Errorf("put resources: %w", err)
+	}
 	if err := tx.commit(ctx); err != nil {
 		return nil, fmt.Errorf("put resources: commit: %w", err)
 	}
