@@ -71,14 +71,43 @@ func (s *Service) Put(ctx context.Context, id string, body []byte) (Result, erro
 	if err != nil {
 		return Result{}, err
 	}
+	// Map and encode before taking the episode's write lock, against the
+	// document stored now; inside the transaction the work is redone only
+	// if another writer changed the episode in between.
+	pre, preDigest, err := s.precompute(ctx, id, ep, doc, digest)
+	if err != nil {
+		return Result{}, err
+	}
 	var checked []pharmacy.Checked
 	res, err := s.store.ApplyEpisodeTx(ctx, id, func(prevDoc []byte, prevDigest string) (store.EpisodeChange, error) {
+		if prevDigest == preDigest {
+			return pre, nil
+		}
 		return s.change(ep, doc, digest, prevDoc, prevDigest)
 	}, s.afterWrite(ep, &checked))
 	if err != nil {
 		return Result{}, fmt.Errorf("apply episode %s: %w", id, err)
 	}
 	return Result{Created: res.Created, Entries: res.Entries, Prescriptions: checked}, nil
+}
+
+// precompute builds the change against the currently stored document and
+// returns it with that document's digest ("" when there is none).
+func (s *Service) precompute(ctx context.Context, id string, ep *kap.Episode, doc []byte, digest string) (store.EpisodeChange, string, error) {
+	prevDoc, err := s.store.Episode(ctx, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		prevDoc = nil
+	case err != nil:
+		return store.EpisodeChange{}, "", fmt.Errorf("load episode %s: %w", id, err)
+	}
+	prevDigest := ""
+	if prevDoc != nil {
+		sum := sha256.Sum256(prevDoc)
+		prevDigest = hex.EncodeToString(sum[:])
+	}
+	ch, err := s.change(ep, doc, digest, prevDoc, prevDigest)
+	return ch, prevDigest, err
 }
 
 // change builds the write for one accepted document: every resource of the

@@ -30,6 +30,8 @@ type sqliteDriver struct {
 	sqlQuerier // the readers
 	writer     *sql.DB
 	reader     *sql.DB
+	writes     *stmtCache
+	reads      *stmtCache
 }
 
 // openSQLite opens (creating it if needed) dataDir/kapgw.db in WAL mode.
@@ -64,7 +66,9 @@ func openSQLite(ctx context.Context, dataDir string, tp trace.TracerProvider) (*
 	}
 	reader.SetMaxOpenConns(8)
 	reader.SetMaxIdleConns(8)
-	return &sqliteDriver{sqlQuerier: sqlQuerier{reader}, writer: writer, reader: reader}, nil
+	reads := newStmtCache(reader, 256)
+	return &sqliteDriver{sqlQuerier: sqlQuerier{cachedDB{reader, reads}}, writer: writer, reader: reader,
+		writes: newStmtCache(writer, 256), reads: reads}, nil
 }
 
 func (d *sqliteDriver) begin(ctx context.Context) (txn, error) {
@@ -72,7 +76,8 @@ func (d *sqliteDriver) begin(ctx context.Context) (txn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return sqliteTx{sqlQuerier: sqlQuerier{tx}, tx: tx}, nil
+	cached := cachedTx{tx: tx, cache: d.writes}
+	return sqliteTx{sqlQuerier: sqlQuerier{cached}, tx: tx, conn: cached}, nil
 }
 
 func (d *sqliteDriver) ping(ctx context.Context) error {
@@ -83,7 +88,7 @@ func (d *sqliteDriver) ping(ctx context.Context) error {
 }
 
 func (d *sqliteDriver) close() error {
-	return errors.Join(d.reader.Close(), d.writer.Close())
+	return errors.Join(d.reads.close(), d.writes.close(), d.reader.Close(), d.writer.Close())
 }
 
 var (
@@ -94,18 +99,31 @@ var (
 // sqliteTx is a write transaction on the writer connection.
 type sqliteTx struct {
 	sqlQuerier
-	tx *sql.Tx
+	tx   *sql.Tx
+	conn cachedTx
 }
 
 func (t sqliteTx) execBatch(ctx context.Context, stmts []stmt) error {
 	for _, st := range stmts {
-		if _, err := t.tx.ExecContext(ctx, st.sql, st.args...); err != nil {
+		if _, err := t.conn.ExecContext(ctx, st.sql, st.args...); err != nil {
 			return fmt.Errorf("%s: %w", st.what, err)
 		}
 	}
 	return nil
 }
 
-func (t sqliteTx) commit(context.Context) error   { return t.tx.Commit() }
-func (t sqliteTx) rollback(context.Context) error { return t.tx.Rollback() }
-func (t sqliteTx) public() Tx                     { return Tx{sql: t.tx} }
+// commit and rollback release the writer connection, then prepare the
+// statements this transaction ran unprepared.
+func (t sqliteTx) commit(ctx context.Context) error {
+	err := t.tx.Commit()
+	t.conn.cache.prepareWanted(ctx)
+	return err
+}
+
+func (t sqliteTx) rollback(ctx context.Context) error {
+	err := t.tx.Rollback()
+	t.conn.cache.prepareWanted(ctx)
+	return err
+}
+
+func (t sqliteTx) public() Tx { return Tx{sql: t.tx} }
