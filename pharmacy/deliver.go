@@ -21,8 +21,10 @@ type SendArgs struct {
 	Message        string `json:"message"`
 	MessageID      string `json:"message_id" river:"unique"`
 	PrescriptionID string `json:"prescription_id"`
-	EpisodeID      string `json:"episode_id"`
-	Body           []byte `json:"body"`
+	// Order is the PrescriberOrderNumber, the MedicationRequest id.
+	Order     string `json:"order"`
+	EpisodeID string `json:"episode_id"`
+	Body      []byte `json:"body"`
 }
 
 // Kind names the job.
@@ -83,12 +85,14 @@ type Sender struct {
 	client  *Client
 	signer  secrets.Signer
 	journal Journal
+	store   ResourceStore
 	now     func() time.Time
 }
 
-// NewSender returns the worker; register it with river.AddWorker.
-func NewSender(client *Client, signer secrets.Signer, journal Journal, now func() time.Time) *Sender {
-	return &Sender{client: client, signer: signer, journal: journal, now: now}
+// NewSender returns the worker; register it with river.AddWorker. A SCRIPT
+// Error becomes a Task for the prescriber in st.
+func NewSender(client *Client, signer secrets.Signer, journal Journal, st ResourceStore, now func() time.Time) *Sender {
+	return &Sender{client: client, signer: signer, journal: journal, store: st, now: now}
 }
 
 // Timeout bounds one attempt; the HTTP client's own timeout is shorter.
@@ -117,6 +121,11 @@ func (s *Sender) Work(ctx context.Context, job *river.Job[SendArgs]) error {
 		return nil
 	}
 	s.record(ctx, step, StepFailed, out.Code, out.DescriptionCode)
+	// An Error is final for this MessageID; failing to write the Task is
+	// retried, and resending is harmless: the pharmacy answers the same.
+	if err := writeTask(ctx, s.store, TaskArgs{Order: a.Order, TaskKind: TaskFailed, Code: out.Code, At: s.now()}); err != nil {
+		return fmt.Errorf("%s %s: task: %w", a.Message, a.MessageID, err)
+	}
 	return nil
 }
 

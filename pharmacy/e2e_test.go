@@ -18,11 +18,14 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/tidwall/gjson"
 
+	"github.com/kapgw/kapgw/internal/fhirvalid"
 	"github.com/kapgw/kapgw/internal/intake"
 	"github.com/kapgw/kapgw/internal/jobs"
+	"github.com/kapgw/kapgw/internal/kap"
 	"github.com/kapgw/kapgw/internal/kap/kaptest"
 	"github.com/kapgw/kapgw/internal/store"
 	"github.com/kapgw/kapgw/pharmacy"
+	"github.com/kapgw/kapgw/pharmacy/script"
 	"github.com/kapgw/kapgw/pharmacy/sign"
 	"github.com/kapgw/kapgw/pharmacy/sim"
 )
@@ -110,7 +113,8 @@ func gateway(t testing.TB, st *store.Store, f sim.Faults) (*intake.Service, *sim
 		t.Fatal(err)
 	}
 	workers := river.NewWorkers()
-	river.AddWorker(workers, pharmacy.NewSender(client, s, pharmacy.LogJournal{Log: discard()}, time.Now))
+	river.AddWorker(workers, pharmacy.NewSender(client, s, pharmacy.LogJournal{Log: discard()}, st, time.Now))
+	river.AddWorker(workers, pharmacy.NewTaskWriter(st))
 	q, err := jobs.New(st, discard(), jobs.Config{Workers: workers, FetchPollInterval: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -205,7 +209,8 @@ func TestBlockedPrescriptionIsNotSent(t *testing.T) {
 	t.Parallel()
 	st := openStore(t, "sqlite")
 	in, ph := gateway(t, st, sim.Faults{})
-	doc := bytes.Replace(kaptest.Example(kaptest.HomeDosing), []byte("\"FL\",\n      \"IL\""), []byte(`"IL"`), 1)
+	good := kaptest.Example(kaptest.HomeDosing)
+	doc := bytes.Replace(good, []byte("\"FL\",\n      \"IL\""), []byte(`"IL"`), 1)
 	res, err := in.Put(context.Background(), "ep-700001", doc)
 	if err != nil {
 		t.Fatal(err)
@@ -213,8 +218,52 @@ func TestBlockedPrescriptionIsNotSent(t *testing.T) {
 	if len(res.Prescriptions) != 1 || res.Prescriptions[0].MessageID != "" || res.Prescriptions[0].Findings[0].Code != "pharmacy-ships" {
 		t.Fatalf("prescriptions %+v", res.Prescriptions)
 	}
-	time.Sleep(300 * time.Millisecond)
+	ep, _ := kap.Decode(good)
+	order := script.OrderNumber(ep, 0)
+	task := waitTask(t, st, pharmacy.TaskID(order, pharmacy.TaskBlocked), "requested")
+	if got := gjson.GetBytes(task, "input.0.type.text").String(); got != "block: pharmacy-ships" {
+		t.Errorf("task input %q", got)
+	}
+	fhirvalid.New(t).Check(t, task)
 	if r := ph.Received(); len(r) != 0 {
 		t.Errorf("blocked prescription reached the pharmacy: %+v", r)
 	}
+	// The clinic fixes the document: the NewRx goes, the Task is resolved.
+	if _, err := in.Put(context.Background(), "ep-700001", good); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ph, 1)
+	waitTask(t, st, pharmacy.TaskID(order, pharmacy.TaskBlocked), "completed")
+}
+
+func TestPharmacyErrorBecomesTask(t *testing.T) {
+	t.Parallel()
+	st := openStore(t, "sqlite")
+	in, ph := gateway(t, st, sim.Faults{ErrorAll: true})
+	doc := kaptest.Example(kaptest.HomeDosing)
+	if _, err := in.Put(context.Background(), "ep-700001", doc); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ph, 1)
+	ep, _ := kap.Decode(doc)
+	task := waitTask(t, st, pharmacy.TaskID(script.OrderNumber(ep, 0), pharmacy.TaskFailed), "requested")
+	if got := gjson.GetBytes(task, "description").String(); got != "The pharmacy refused the prescription (SCRIPT Error 900)" {
+		t.Errorf("description %q", got)
+	}
+	fhirvalid.New(t).Check(t, task)
+}
+
+// waitTask polls until the Task has the status and returns its body.
+func waitTask(t testing.TB, st *store.Store, id, status string) []byte {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		v, err := st.Read(context.Background(), "Task", id)
+		if err == nil && gjson.GetBytes(v.Body, "status").String() == status {
+			return v.Body
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("no %s Task %s", status, id)
+	return nil
 }

@@ -50,10 +50,11 @@ type Checked struct {
 	MessageID string
 }
 
-// AfterAccept runs inside the episode's transaction (store.AfterWriteFunc):
-// each active prescription whose MedicationRequest was written is checked,
-// and a NewRx is queued unless a rule blocks it; a prescription that became
-// cancelled or stopped queues a CancelRx. An error rolls the episode back.
+// AfterAccept runs inside the episode's transaction (store.AfterWriteFunc)
+// of every changed document: each active prescription is checked, and a
+// NewRx is queued unless a rule blocks it; a prescription whose
+// MedicationRequest became cancelled or stopped queues a CancelRx. An error
+// rolls the episode back.
 func (p *Prescriptions) AfterAccept(ctx context.Context, tx store.Tx, ep *kap.Episode, res store.ApplyResult) ([]Checked, error) {
 	written := map[string]store.Action{}
 	for _, e := range res.Entries {
@@ -65,11 +66,11 @@ func (p *Prescriptions) AfterAccept(ctx context.Context, tx store.Tx, ep *kap.Ep
 	var out []Checked
 	for i, rx := range ep.Prescriptions {
 		action := written[mappers.ID("MedicationRequest", ep.ID, rx.ID)]
-		if action != store.ActionCreated && action != store.ActionUpdated {
-			continue
-		}
 		switch rx.Status {
 		case kap.RxActive:
+			// Checked on every accepted change: the findings may depend on
+			// other parts of the document (consents, the pharmacy). The
+			// NewRx job is unique per MessageID, so it is queued once.
 			c, err := p.newRx(ctx, tx, ep, i, now)
 			if err != nil {
 				return nil, err
@@ -80,6 +81,11 @@ func (p *Prescriptions) AfterAccept(ctx context.Context, tx store.Tx, ep *kap.Ep
 				if err := p.cancelRx(ctx, tx, ep, i, now); err != nil {
 					return nil, err
 				}
+			}
+			// No longer active: an open Task about its findings is resolved.
+			resolve := TaskArgs{Order: script.OrderNumber(ep, i), TaskKind: TaskBlocked, At: now}
+			if err := p.jobs.InsertTx(ctx, tx, resolve, nil); err != nil {
+				return nil, fmt.Errorf("prescription %s: %w", rx.ID, err)
 			}
 		}
 	}
@@ -98,6 +104,12 @@ func (p *Prescriptions) newRx(ctx context.Context, tx store.Tx, ep *kap.Episode,
 		return c, fmt.Errorf("prescription %s: %w", rx.ID, err)
 	}
 	c.Findings = set.Check(rules.Input{Episode: ep, Prescription: i, At: now})
+	// The prescriber's Task follows the findings: written while there are
+	// any, resolved when a later document clears them.
+	task := TaskArgs{Order: script.OrderNumber(ep, i), TaskKind: TaskBlocked, Findings: c.Findings, At: now}
+	if err := p.jobs.InsertTx(ctx, tx, task, nil); err != nil {
+		return c, fmt.Errorf("prescription %s: %w", rx.ID, err)
+	}
 	if rules.Blocked(c.Findings) {
 		for _, f := range c.Findings {
 			_ = p.journal.Record(ctx, Step{PrescriptionID: rx.ID, Message: "NewRx", Step: StepBlocked, Code: f.Code, Detail: f.Severity, At: now})
@@ -128,7 +140,7 @@ func (p *Prescriptions) cancelRx(ctx context.Context, tx store.Tx, ep *kap.Episo
 }
 
 func (p *Prescriptions) queue(ctx context.Context, tx store.Tx, ep *kap.Episode, rxID, kind, id string, body []byte, now time.Time) error {
-	args := SendArgs{Message: kind, MessageID: id, PrescriptionID: rxID, EpisodeID: ep.ID, Body: body}
+	args := SendArgs{Message: kind, MessageID: id, PrescriptionID: rxID, Order: mappers.ID("MedicationRequest", ep.ID, rxID), EpisodeID: ep.ID, Body: body}
 	if err := p.jobs.InsertTx(ctx, tx, args, nil); err != nil {
 		return fmt.Errorf("prescription %s: %w", rxID, err)
 	}

@@ -42,7 +42,8 @@ func newRx(log *slog.Logger, cfg config.Config, st *store.Store, src secrets.Sou
 	}
 	journal := pharmacy.LogJournal{Log: log}
 	workers := river.NewWorkers()
-	river.AddWorker(workers, pharmacy.NewSender(client, signer, journal, time.Now))
+	river.AddWorker(workers, pharmacy.NewSender(client, signer, journal, st, time.Now))
+	river.AddWorker(workers, pharmacy.NewTaskWriter(st))
 	q, err := jobs.New(st, log, jobs.Config{Workers: workers})
 	if err != nil {
 		return nil, err

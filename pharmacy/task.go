@@ -1,0 +1,120 @@
+package pharmacy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/riverqueue/river"
+	r4 "github.com/samply/golang-fhir-models/fhir-models/fhir"
+	"github.com/tidwall/gjson"
+
+	"github.com/kapgw/kapgw/fhir/fhirjson"
+	"github.com/kapgw/kapgw/internal/store"
+	"github.com/kapgw/kapgw/mappers"
+	"github.com/kapgw/kapgw/pharmacy/rules"
+)
+
+// Task kinds: why the prescriber must act on an order.
+const (
+	// TaskBlocked lists the rule findings of a prescription (blocks or
+	// warnings).
+	TaskBlocked = "blocked"
+	// TaskFailed reports a SCRIPT Error from the pharmacy.
+	TaskFailed = "failed"
+)
+
+// TaskID is the id of the Task of one kind for an order.
+func TaskID(order, kind string) string { return mappers.ID("Task", order, kind) }
+
+// TaskArgs is the job that writes (or resolves) the prescriber's Task for
+// an order. It is inserted in the episode's transaction, so the Task
+// follows exactly the documents that were accepted.
+type TaskArgs struct {
+	Order    string `json:"order"`
+	TaskKind string `json:"kind"`
+	// Findings are the rule findings (ids and codes only); none resolves
+	// an open Task.
+	Findings []rules.Finding `json:"findings"`
+	// Code is the pharmacy's Error code for TaskFailed.
+	Code string    `json:"code,omitempty"`
+	At   time.Time `json:"at"`
+}
+
+// Kind names the job.
+func (TaskArgs) Kind() string { return "pharmacy_task" }
+
+// TaskWriter is the worker that writes TaskArgs.
+type TaskWriter struct {
+	river.WorkerDefaults[TaskArgs]
+	store ResourceStore
+}
+
+// NewTaskWriter returns the worker; register it with river.AddWorker.
+func NewTaskWriter(st ResourceStore) *TaskWriter { return &TaskWriter{store: st} }
+
+// Work writes the Task: requested while there are findings, completed
+// once a later document clears them (nothing when there never was one).
+func (w *TaskWriter) Work(ctx context.Context, job *river.Job[TaskArgs]) error {
+	return writeTask(ctx, w.store, job.Args)
+}
+
+func writeTask(ctx context.Context, st ResourceStore, a TaskArgs) error {
+	id := TaskID(a.Order, a.TaskKind)
+	if len(a.Findings) == 0 && a.Code == "" {
+		if _, err := st.Read(ctx, "Task", id); errors.Is(err, store.ErrNotFound) {
+			return nil
+		} else if err != nil {
+			return fmt.Errorf("read task %s: %w", id, err)
+		}
+	}
+	mr, err := st.Read(ctx, "MedicationRequest", a.Order)
+	if err != nil {
+		return fmt.Errorf("read order %s: %w", a.Order, err)
+	}
+	t := task(a, id, gjson.GetBytes(mr.Body, "subject.reference").String(), gjson.GetBytes(mr.Body, "requester.reference").String())
+	body, err := fhirjson.Marshal(t)
+	if err != nil {
+		return fmt.Errorf("encode task %s: %w", id, err)
+	}
+	patient := strings.TrimPrefix(gjson.GetBytes(mr.Body, "subject.reference").String(), "Patient/")
+	_, err = st.PutResources(ctx, []store.Resource{{Type: "Task", ID: id, PatientID: patient, Body: body}})
+	return err
+}
+
+// task builds the Task. Its text names rule codes and SCRIPT codes only.
+func task(a TaskArgs, id, subject, requester string) *r4.Task {
+	focus := "MedicationRequest/" + a.Order
+	at := a.At.UTC().Format(time.RFC3339)
+	status, business, desc := r4.TaskStatusRequested, a.TaskKind, "Resolve the findings that keep this prescription from the pharmacy"
+	switch {
+	case a.TaskKind == TaskFailed:
+		desc = "The pharmacy refused the prescription (SCRIPT Error " + a.Code + ")"
+	case len(a.Findings) == 0:
+		status, business = r4.TaskStatusCompleted, "resolved"
+	case !rules.Blocked(a.Findings):
+		business, desc = "warning", "Review the warnings on this prescription; it was sent"
+	}
+	t := &r4.Task{
+		Id: &id, Status: status, Intent: "order", Description: &desc,
+		BusinessStatus: &r4.CodeableConcept{Text: &business},
+		Focus:          &r4.Reference{Reference: &focus},
+		AuthoredOn:     &at, LastModified: &at,
+	}
+	if subject != "" {
+		t.For = &r4.Reference{Reference: &subject}
+	}
+	if requester != "" {
+		t.Owner = &r4.Reference{Reference: &requester}
+	}
+	for _, f := range a.Findings {
+		code, msg := f.Severity+": "+f.Code, f.Message
+		if f.Expression != "" {
+			msg += " (" + f.Expression + ")"
+		}
+		t.Input = append(t.Input, r4.TaskInput{Type: r4.CodeableConcept{Text: &code}, ValueString: msg})
+	}
+	return t
+}
