@@ -1,6 +1,7 @@
 package fhir
 
 import (
+	"encoding/json"
 	"errors"
 	"io"
 	"mime"
@@ -48,6 +49,9 @@ type putResponse struct {
 	Episode   string        `json:"episode"`
 	Created   bool          `json:"created"`
 	Resources []putResource `json:"resources"`
+	// Prescriptions is an OperationOutcome of the prescription rules and
+	// messages (see pharmacy.go), absent when there was nothing to send.
+	Prescriptions json.RawMessage `json:"prescriptions,omitempty"`
 }
 
 type putResource struct {
@@ -74,6 +78,9 @@ func handleEpisodePut(in Intake) echo.HandlerFunc {
 		for _, e := range res.Entries {
 			out.Resources = append(out.Resources, putResource{
 				Reference: e.Type + "/" + e.ID, VersionID: strconv.FormatInt(e.VersionID, 10), Action: string(e.Action)})
+		}
+		if out.Prescriptions, err = prescriptionOutcome(res.Prescriptions); err != nil {
+			return err
 		}
 		status := http.StatusOK
 		if res.Created {

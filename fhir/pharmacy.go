@@ -2,13 +2,16 @@ package fhir
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/kapgw/kapgw/pharmacy"
+	"github.com/kapgw/kapgw/pharmacy/rules"
 )
 
 // PharmacyCallbacks receives the compounding pharmacy's callbacks
@@ -41,4 +44,31 @@ func handlePharmacyCallback(cb PharmacyCallbacks) echo.HandlerFunc {
 		}
 		return c.NoContent(http.StatusNoContent)
 	}
+}
+
+// prescriptionOutcome reports what intake did with the document's
+// prescriptions as an OperationOutcome: an error issue per blocking rule, a
+// warning per warning, an information issue per message queued. It is nil
+// when the document had no prescription to send.
+func prescriptionOutcome(checked []pharmacy.Checked) (json.RawMessage, error) {
+	var issues []Issue
+	for _, c := range checked {
+		for _, f := range c.Findings {
+			sev := "warning"
+			if f.Severity == rules.Block {
+				sev = "error"
+			}
+			issues = append(issues, Issue{Severity: sev, Code: "business-rule", Expression: f.Expression,
+				Diagnostic: f.Message + " [" + f.Code + ", rule set " + f.RuleSet + "; prescription " + c.PrescriptionID + "]"})
+		}
+		if c.MessageID != "" {
+			issues = append(issues, Issue{Severity: "information", Code: "informational",
+				Expression: "prescriptions[" + strconv.Itoa(c.Index) + "]",
+				Diagnostic: "NewRx " + c.MessageID + " queued for the pharmacy"})
+		}
+	}
+	if len(issues) == 0 {
+		return nil, nil
+	}
+	return outcome(issues)
 }
