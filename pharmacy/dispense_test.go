@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/riverqueue/river"
 	"github.com/tidwall/gjson"
 
 	"github.com/kapgw/kapgw/internal/fhirvalid"
@@ -114,5 +115,42 @@ func TestCallbackRefusals(t *testing.T) {
 	ts, sig := pharmacy.SignCallback([]byte("wrong"), now, body)
 	if err := cb.Receive(context.Background(), ts, sig, body); !errors.Is(err, pharmacy.ErrCallbackAuth) {
 		t.Errorf("wrong secret: %v", err)
+	}
+}
+
+// TestTrocheAccounting: more units administered than dispensed opens a
+// warning Task; a count within the dispense resolves it.
+func TestTrocheAccounting(t *testing.T) {
+	t.Parallel()
+	st := openStore(t, "sqlite")
+	order := orderOf(t, st)
+	now := time.Date(2026, 3, 26, 12, 0, 0, 0, time.UTC)
+	w := pharmacy.NewTaskWriter(st)
+	work := func(n int) {
+		t.Helper()
+		job := &river.Job[pharmacy.TaskArgs]{Args: pharmacy.TaskArgs{Order: order, TaskKind: pharmacy.TaskAccounting, Administered: n, At: now}}
+		if err := w.Work(context.Background(), job); err != nil {
+			t.Fatal(err)
+		}
+	}
+	id := pharmacy.TaskID(order, pharmacy.TaskAccounting)
+	work(20) // nothing dispensed yet: nothing to compare
+	if _, err := st.Read(context.Background(), "Task", id); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("task before any dispense: %v", err)
+	}
+	e := pharmacy.Event{EventID: "e1", Type: pharmacy.EventRxFill, FillStatus: pharmacy.FillDispensed, PrescriberOrderNumber: order, Quantity: 12, OccurredAt: now}
+	if err := deliver(t, callbacks(t, st, now), now, e); err != nil {
+		t.Fatal(err)
+	}
+	work(13)
+	v, err := st.Read(context.Background(), "Task", id)
+	if err != nil || gjson.GetBytes(v.Body, "status").String() != "requested" ||
+		gjson.GetBytes(v.Body, "input.0.valueString").String() != "13 units administered, 12 dispensed" {
+		t.Fatalf("task %s, %v", v.Body, err)
+	}
+	fhirvalid.New(t).Check(t, v.Body)
+	work(4)
+	if v, err = st.Read(context.Background(), "Task", id); err != nil || gjson.GetBytes(v.Body, "status").String() != "completed" {
+		t.Errorf("task after a count within the dispense: %s, %v", v.Body, err)
 	}
 }

@@ -106,9 +106,14 @@ func (p *Prescriptions) newRx(ctx context.Context, tx store.Tx, ep *kap.Episode,
 	c.Findings = set.Check(rules.Input{Episode: ep, Prescription: i, At: now})
 	// The prescriber's Task follows the findings: written while there are
 	// any, resolved when a later document clears them.
-	task := TaskArgs{Order: script.OrderNumber(ep, i), TaskKind: TaskBlocked, Findings: c.Findings, At: now}
-	if err := p.jobs.InsertTx(ctx, tx, task, nil); err != nil {
-		return c, fmt.Errorf("prescription %s: %w", rx.ID, err)
+	order := script.OrderNumber(ep, i)
+	for _, task := range []TaskArgs{
+		{Order: order, TaskKind: TaskBlocked, Findings: c.Findings, At: now},
+		{Order: order, TaskKind: TaskAccounting, Administered: administered(ep, rx.ID), At: now},
+	} {
+		if err := p.jobs.InsertTx(ctx, tx, task, nil); err != nil {
+			return c, fmt.Errorf("prescription %s: %w", rx.ID, err)
+		}
 	}
 	if rules.Blocked(c.Findings) {
 		for _, f := range c.Findings {
@@ -146,4 +151,20 @@ func (p *Prescriptions) queue(ctx context.Context, tx store.Tx, ep *kap.Episode,
 	}
 	_ = p.journal.Record(ctx, Step{PrescriptionID: rxID, MessageID: id, Message: kind, Step: StepQueued, At: now})
 	return nil
+}
+
+// administered counts the units (dose and booster) finished dosing sessions
+// gave from prescription rxID.
+func administered(ep *kap.Episode, rxID string) int {
+	n := 0
+	for _, s := range ep.Sessions {
+		if s.Status != kap.SessionFinished || s.Dose == nil || s.Dose.PrescriptionID != rxID {
+			continue
+		}
+		n += s.Dose.Units
+		if s.Dose.Booster != nil {
+			n += s.Dose.Booster.Units
+		}
+	}
+	return n
 }

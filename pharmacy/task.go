@@ -24,6 +24,8 @@ const (
 	TaskBlocked = "blocked"
 	// TaskFailed reports a SCRIPT Error from the pharmacy.
 	TaskFailed = "failed"
+	// TaskAccounting warns that more lozenges were taken than dispensed.
+	TaskAccounting = "accounting"
 )
 
 // TaskID is the id of the Task of one kind for an order.
@@ -39,8 +41,11 @@ type TaskArgs struct {
 	// an open Task.
 	Findings []rules.Finding `json:"findings"`
 	// Code is the pharmacy's Error code for TaskFailed.
-	Code string    `json:"code,omitempty"`
-	At   time.Time `json:"at"`
+	Code string `json:"code,omitempty"`
+	// Administered counts the units the episode's dosing sessions gave
+	// from this order, for TaskAccounting.
+	Administered int       `json:"administered,omitempty"`
+	At           time.Time `json:"at"`
 }
 
 // Kind names the job.
@@ -58,7 +63,34 @@ func NewTaskWriter(st ResourceStore) *TaskWriter { return &TaskWriter{store: st}
 // Work writes the Task: requested while there are findings, completed
 // once a later document clears them (nothing when there never was one).
 func (w *TaskWriter) Work(ctx context.Context, job *river.Job[TaskArgs]) error {
-	return writeTask(ctx, w.store, job.Args)
+	a := job.Args
+	if a.TaskKind == TaskAccounting {
+		var err error
+		if a, err = account(ctx, w.store, a); err != nil {
+			return err
+		}
+	}
+	return writeTask(ctx, w.store, a)
+}
+
+// account compares the units administered with the units the pharmacy
+// reported dispensed for the order; more taken than dispensed becomes a
+// warning finding. With no dispense reported yet there is nothing to
+// compare (lozenges for in-office sessions may come from clinic stock).
+func account(ctx context.Context, st ResourceStore, a TaskArgs) (TaskArgs, error) {
+	a.Findings = nil
+	md, err := st.Read(ctx, "MedicationDispense", DispenseID(a.Order))
+	if errors.Is(err, store.ErrNotFound) {
+		return a, nil
+	}
+	if err != nil {
+		return a, fmt.Errorf("read dispense of %s: %w", a.Order, err)
+	}
+	if dispensed := int(gjson.GetBytes(md.Body, "quantity.value").Int()); a.Administered > dispensed {
+		a.Findings = []rules.Finding{{Code: "troche-accounting", Severity: rules.Warn,
+			Message: fmt.Sprintf("%d units administered, %d dispensed", a.Administered, dispensed)}}
+	}
+	return a, nil
 }
 
 func writeTask(ctx context.Context, st ResourceStore, a TaskArgs) error {
@@ -90,6 +122,8 @@ func task(a TaskArgs, id, subject, requester string) *r4.Task {
 	at := a.At.UTC().Format(time.RFC3339)
 	status, business, desc := r4.TaskStatusRequested, a.TaskKind, "Resolve the findings that keep this prescription from the pharmacy"
 	switch {
+	case a.TaskKind == TaskAccounting && len(a.Findings) > 0:
+		business, desc = "warning", "More lozenges were taken than the pharmacy dispensed for this prescription"
 	case a.TaskKind == TaskFailed:
 		desc = "The pharmacy refused the prescription (SCRIPT Error " + a.Code + ")"
 	case len(a.Findings) == 0:
