@@ -152,7 +152,8 @@ func TestEndToEndSQLite(t *testing.T) {
 
 func TestEndToEndPostgres(t *testing.T) {
 	t.Parallel()
-	g := startGateway(t, "--database-url", postgresURL(t))
+	// --data-dir keeps the development secret store out of the source tree.
+	g := startGateway(t, "--database-url", postgresURL(t), "--data-dir", t.TempDir())
 	exerciseEpisode(t, g)
 }
 
