@@ -41,7 +41,11 @@ type env struct {
 	tokenURL string
 }
 
-func newEnv(t *testing.T, url string) *env {
+func newEnv(t *testing.T, url string) *env { return newEnvURL(t, url) }
+
+func newEnvTB(tb testing.TB) *env { return newEnvURL(tb, deployment) }
+
+func newEnvURL(t testing.TB, url string) *env {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -71,7 +75,7 @@ func newEnv(t *testing.T, url string) *env {
 }
 
 // register adds a client with the given keys (kid -> key) and returns it.
-func (e *env) register(t *testing.T, c store.Client, keys map[string]crypto.Signer) {
+func (e *env) register(t testing.TB, c store.Client, keys map[string]crypto.Signer) {
 	t.Helper()
 	set := jose.JSONWebKeySet{}
 	for kid, k := range keys {

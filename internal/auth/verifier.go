@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"crypto"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net/http"
@@ -32,14 +33,18 @@ type Verifier struct {
 	url     string
 	now     func() time.Time
 
-	mu  sync.Mutex
-	pub crypto.PublicKey
+	mu       sync.Mutex
+	pub      crypto.PublicKey
+	verified map[[32]byte]accessClaims // by SHA-256 of the token, until it expires
 }
+
+// maxVerified bounds the verified-token cache; when full it starts over.
+const maxVerified = 10_000
 
 // NewVerifier returns a Verifier of the tokens signer signs for the
 // deployment at url (IssuerConfig.URL).
 func NewVerifier(clients *Clients, signer secrets.Signer, url string, now func() time.Time) *Verifier {
-	return &Verifier{clients: clients, signer: signer, url: url, now: now}
+	return &Verifier{clients: clients, signer: signer, url: url, now: now, verified: map[[32]byte]accessClaims{}}
 }
 
 // Authenticate returns the caller of r from its Bearer access token.
@@ -77,8 +82,31 @@ func (v *Verifier) Principal(ctx context.Context, token string) (Principal, erro
 	}, nil
 }
 
-// verify checks an access token's signature, type and claims.
+// verify checks an access token's signature, type and claims. A token
+// already verified is only checked for expiry again: an ES384 verification
+// costs more than the rest of a read.
 func (v *Verifier) verify(ctx context.Context, token string) (accessClaims, error) {
+	sum := sha256.Sum256([]byte(token))
+	v.mu.Lock()
+	claims, ok := v.verified[sum]
+	v.mu.Unlock()
+	if ok && v.now().Before(claims.Expiry.Time()) {
+		return claims, nil
+	}
+	claims, err := v.verifySignature(ctx, token)
+	if err != nil {
+		return claims, err
+	}
+	v.mu.Lock()
+	if len(v.verified) >= maxVerified {
+		clear(v.verified)
+	}
+	v.verified[sum] = claims
+	v.mu.Unlock()
+	return claims, nil
+}
+
+func (v *Verifier) verifySignature(ctx context.Context, token string) (accessClaims, error) {
 	var claims accessClaims
 	alg := jose.SignatureAlgorithm(v.signer.Algorithm())
 	tok, err := jwt.ParseSigned(token, []jose.SignatureAlgorithm{alg})
