@@ -18,7 +18,7 @@ var resourceTypes = map[string]bool{
 	"CareTeam": true, "Condition": true, "EpisodeOfCare": true, "CarePlan": true,
 	"Encounter": true, "Medication": true, "MedicationRequest": true,
 	"MedicationAdministration": true, "Observation": true, "AdverseEvent": true,
-	"Provenance": true, "CodeSystem": true,
+	"Provenance": true, "CodeSystem": true, "MedicationDispense": true, "Task": true,
 }
 
 // typeAndID checks the :type and :id path parameters.

@@ -156,6 +156,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return fmt.Errorf("migrate: %w", err)
 	}
 	log.InfoContext(ctx, "store ready", "dialect", st.Dialect())
+	if err := intake.PublishCodeSystems(ctx, st, cfg.SystemBase); err != nil {
+		return err
+	}
 	rx, err := newRx(log, cfg, st, secretsSource, signers.Rx)
 	if err != nil {
 		return fmt.Errorf("pharmacy: %w", err)

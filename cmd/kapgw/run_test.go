@@ -18,6 +18,7 @@ import (
 
 	"github.com/kapgw/kapgw/internal/fhirvalid"
 	"github.com/kapgw/kapgw/internal/kap/kaptest"
+	"github.com/kapgw/kapgw/mappers"
 )
 
 // gateway is a kapgw started through run() on a free loopback port.
@@ -216,6 +217,7 @@ func exerciseEpisode(t *testing.T, g *gateway) {
 		t.Fatalf("bundle: %s/%s with %d entries, want Bundle/collection with %d", bundle.ResourceType, bundle.Type, len(bundle.Entry), len(first.Resources))
 	}
 	fhirvalid.New(t).Check(t, body)
+	bundleBody := body
 
 	var carePlan string
 	for _, r := range first.Resources {
@@ -229,6 +231,20 @@ func exerciseEpisode(t *testing.T, g *gateway) {
 	}
 	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/fhir+json") {
 		t.Errorf("read content type %q", ct)
+	}
+
+	// The instrument CodeSystem the CADSS Observations cite is published.
+	resp, body = g.do(t, http.MethodGet, "/fhir/r4/CodeSystem/"+mappers.InstrumentCodeSystemID, "", nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("read instrument CodeSystem: status %d", resp.StatusCode)
+	}
+	fhirvalid.New(t).Check(t, body)
+	var cs struct{ URL string }
+	if err := json.Unmarshal(body, &cs); err != nil || cs.URL == "" {
+		t.Fatalf("instrument CodeSystem has no url: %v", err)
+	}
+	if cited := bytes.Count(bundleBody, []byte(`"system":"`+cs.URL+`"`)); cited == 0 {
+		t.Errorf("no Observation cites the published CodeSystem %s", cs.URL)
 	}
 
 	// Drop the last session: its Encounter is retired, not deleted.
