@@ -1,0 +1,166 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Exchange is one row of the exchange log: one message in or out of the
+// gateway. Every field but Payload holds ids and codes only; Payload is the
+// exchanged body encrypted by the caller (Transit), empty when none was kept.
+type Exchange struct {
+	ID         int64
+	At         time.Time
+	Kind       string // intake, pull, pharmacy, push, admin
+	Direction  string // in, out
+	TraceID    string
+	EpisodeID  string
+	PartnerID  string   // the client id of a partner or admin, or the pharmacy
+	Refs       []string // "Type/id" references of the resources involved
+	Operation  string   // a route template or a message and step
+	Status     string
+	Code       string // an HTTP status or a SCRIPT code
+	Attempt    int
+	Duration   time.Duration
+	ErrorClass string
+	// Payload is a ciphertext; HasPayload says whether one was kept, since
+	// listings leave Payload out.
+	Payload    string
+	HasPayload bool
+}
+
+// ExchangeFilter selects exchange log rows; zero fields do not filter.
+// Rows come newest first, Limit at a time; Before (an Exchange.ID) pages.
+type ExchangeFilter struct {
+	TraceID   string
+	EpisodeID string
+	PartnerID string
+	Status    string
+	Since     time.Time
+	Before    int64
+	Limit     int
+}
+
+// AddExchange appends one exchange to the log and returns its id.
+func (s *Store) AddExchange(ctx context.Context, e Exchange) (int64, error) {
+	var payload any
+	if e.Payload != "" {
+		payload = e.Payload
+	}
+	var id int64
+	err := s.write(ctx, "add "+e.Kind+" exchange", func(tx txn) error {
+		return tx.queryRow(ctx, `INSERT INTO exchange (at, kind, direction, trace_id, episode_id, partner_id,
+		refs, operation, status, code, attempt, duration_ms, error_class, payload)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id`,
+			millis(e.At), e.Kind, e.Direction, e.TraceID, e.EpisodeID, e.PartnerID, strings.Join(e.Refs, " "),
+			e.Operation, e.Status, e.Code, max(e.Attempt, 1), e.Duration.Milliseconds(), e.ErrorClass, payload).Scan(&id)
+	})
+	return id, err
+}
+
+const exchangeColumns = `id, at, kind, direction, trace_id, episode_id, partner_id, refs, operation,
+	status, code, attempt, duration_ms, error_class, payload IS NOT NULL`
+
+// Exchanges lists exchange log rows matching f, newest first, without
+// payloads.
+func (s *Store) Exchanges(ctx context.Context, f ExchangeFilter) ([]Exchange, error) {
+	var where []string
+	var args []any
+	add := func(cond string, v any) {
+		args = append(args, v)
+		where = append(where, strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(args))))
+	}
+	if f.TraceID != "" {
+		add("trace_id = ?", f.TraceID)
+	}
+	if f.EpisodeID != "" {
+		add("episode_id = ?", f.EpisodeID)
+	}
+	if f.PartnerID != "" {
+		add("partner_id = ?", f.PartnerID)
+	}
+	if f.Status != "" {
+		add("status = ?", f.Status)
+	}
+	if !f.Since.IsZero() {
+		add("at >= ?", millis(f.Since))
+	}
+	if f.Before > 0 {
+		add("id < ?", f.Before)
+	}
+	q := `SELECT ` + exchangeColumns + ` FROM exchange`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	limit := f.Limit
+	if limit <= 0 || limit > 1000 {
+		limit = 100
+	}
+	q += ` ORDER BY id DESC LIMIT ` + strconv.Itoa(limit)
+	rs, err := s.drv.query(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list exchanges: %w", err)
+	}
+	defer rs.Close()
+	var out []Exchange
+	for rs.Next() {
+		e, err := scanExchange(rs)
+		if err != nil {
+			return nil, fmt.Errorf("list exchanges: %w", err)
+		}
+		out = append(out, e)
+	}
+	if err := rs.Err(); err != nil {
+		return nil, fmt.Errorf("list exchanges: %w", err)
+	}
+	return out, nil
+}
+
+// ExchangeByID returns one exchange with its encrypted payload, or
+// ErrNotFound.
+func (s *Store) ExchangeByID(ctx context.Context, id int64) (Exchange, error) {
+	var payload *string
+	e, err := scanExchange(s.drv.queryRow(ctx, `SELECT `+exchangeColumns+`, payload FROM exchange WHERE id = $1`, id), &payload)
+	if isNoRows(err) {
+		return Exchange{}, fmt.Errorf("exchange %d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Exchange{}, fmt.Errorf("read exchange %d: %w", id, err)
+	}
+	if payload != nil {
+		e.Payload = *payload
+	}
+	return e, nil
+}
+
+func scanExchange(row scanner, extra ...any) (Exchange, error) {
+	var e Exchange
+	var at, dur int64
+	var refs string
+	dest := append([]any{&e.ID, &at, &e.Kind, &e.Direction, &e.TraceID, &e.EpisodeID, &e.PartnerID, &refs,
+		&e.Operation, &e.Status, &e.Code, &e.Attempt, &dur, &e.ErrorClass, &e.HasPayload}, extra...)
+	if err := row.Scan(dest...); err != nil {
+		return Exchange{}, err
+	}
+	e.At, e.Duration = time.UnixMilli(at).UTC(), time.Duration(dur)*time.Millisecond
+	if refs != "" {
+		e.Refs = strings.Split(refs, " ")
+	}
+	return e, nil
+}
+
+// DeleteExchangesBefore removes exchange log rows older than t (retention)
+// and reports how many.
+func (s *Store) DeleteExchangesBefore(ctx context.Context, t time.Time) (int64, error) {
+	var n int64
+	err := s.write(ctx, "delete exchanges", func(tx txn) error {
+		if err := tx.queryRow(ctx, `SELECT COUNT(*) FROM exchange WHERE at < $1`, millis(t)).Scan(&n); err != nil {
+			return err
+		}
+		return tx.exec(ctx, `DELETE FROM exchange WHERE at < $1`, millis(t))
+	})
+	return n, err
+}
