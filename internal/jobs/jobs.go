@@ -19,6 +19,8 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivermigrate"
+	"github.com/riverqueue/river/rivertype"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/kapgw/kapgw/internal/store"
 )
@@ -57,6 +59,10 @@ type Config struct {
 	// FetchPollInterval is how often idle workers look for jobs; default 1s
 	// (tests set it lower).
 	FetchPollInterval time.Duration
+	// TracerProvider traces job work as a continuation of the inserting
+	// request's trace; nil traces nothing but still stores the trace
+	// context with each job.
+	TracerProvider trace.TracerProvider
 }
 
 // Queue inserts and works jobs on whichever database the store uses.
@@ -70,6 +76,7 @@ func New(st *store.Store, log *slog.Logger, cfg Config) (*Queue, error) {
 	// Completed jobs are kept 30 days so that unique jobs (one NewRx per
 	// MessageID) stay unique across re-sent documents.
 	rc := &river.Config{Logger: log, FetchPollInterval: cfg.FetchPollInterval, CompletedJobRetentionPeriod: 30 * 24 * time.Hour}
+	rc.Middleware = []rivertype.Middleware{newTraceMiddleware(cfg.TracerProvider)}
 	if cfg.FetchPollInterval > 0 {
 		rc.FetchCooldown = min(cfg.FetchPollInterval, 100*time.Millisecond)
 	}
