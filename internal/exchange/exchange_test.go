@@ -1,0 +1,95 @@
+package exchange_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	"github.com/kapgw/kapgw/internal/exchange"
+	"github.com/kapgw/kapgw/internal/secrets"
+	"github.com/kapgw/kapgw/internal/store"
+	"github.com/kapgw/kapgw/pharmacy"
+)
+
+func newRecorder(t *testing.T) (*exchange.Recorder, *store.Store) {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := store.Open(ctx, store.Config{DataDir: filepath.Join(dir, "data")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	dev, err := secrets.OpenDevStore(ctx, log, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := dev.Cipher(ctx, secrets.ExchangeKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return exchange.New(st, c, log, nil), st
+}
+
+func TestPayloadIsEncryptedAndItsViewingRecorded(t *testing.T) {
+	t.Parallel()
+	r, st := newRecorder(t)
+	tp := sdktrace.NewTracerProvider()
+	ctx, span := tp.Tracer("test").Start(context.Background(), "request")
+	defer span.End()
+	id, err := r.Record(ctx, store.Exchange{Kind: exchange.KindIntake, Direction: exchange.In, EpisodeID: "ep-1", Status: "ok"},
+		[]byte(`{"patient":{"name":"Canary Person"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, err := st.ExchangeByID(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !stored.HasPayload || strings.Contains(stored.Payload, "Canary") {
+		t.Fatalf("stored payload %q is missing or in the clear", stored.Payload)
+	}
+	if stored.TraceID != span.SpanContext().TraceID().String() {
+		t.Errorf("trace id %q, want the span's", stored.TraceID)
+	}
+	got, err := r.Payload(context.Background(), id, "admin-1")
+	if err != nil || !strings.Contains(string(got), "Canary Person") {
+		t.Fatalf("Payload = %q, %v", got, err)
+	}
+	views, err := st.Exchanges(context.Background(), store.ExchangeFilter{PartnerID: "admin-1"})
+	if err != nil || len(views) != 1 || views[0].Kind != exchange.KindAdmin || views[0].EpisodeID != "ep-1" {
+		t.Fatalf("admin views = %+v, %v", views, err)
+	}
+}
+
+func TestJournalRecordsWireStepsOnly(t *testing.T) {
+	t.Parallel()
+	r, st := newRecorder(t)
+	ctx := context.Background()
+	j := r.Journal()
+	for _, s := range []pharmacy.Step{
+		{PrescriptionID: "rx-1", Message: "NewRx", Step: pharmacy.StepQueued},
+		{PrescriptionID: "mr-1", MessageID: "m-1", Message: "RxFill", Step: pharmacy.StepShipped},
+	} {
+		if err := j.Record(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := st.Exchanges(ctx, store.ExchangeFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Direction != exchange.In || got[0].Status != pharmacy.StepShipped ||
+		got[0].Refs[0] != "MedicationRequest/mr-1" || got[0].Operation != "RxFill m-1" {
+		t.Fatalf("exchanges = %+v", got)
+	}
+}
