@@ -191,11 +191,16 @@ func (b *sqlBuilder) access(a Access) string {
 	case len(a.Orgs) == 0:
 		return "v.patient_id = ''"
 	}
+	// A consent holds unless a later revocation of the patient's, in any
+	// of their episodes' documents, has taken effect: revoking in one
+	// episode revokes the patient's consent, not just that episode's.
 	now := b.arg(millis(a.Now))
 	return fmt.Sprintf(`(v.patient_id = '' OR EXISTS (SELECT 1 FROM patient_access pa
 		WHERE pa.patient_id = v.patient_id AND pa.org_id IN (%s)
-		AND pa.sharing_from <= %s AND (pa.sharing_until IS NULL OR pa.sharing_until > %s)))`,
-		b.list(a.Orgs), now, now)
+		AND pa.sharing_from <= %s AND (pa.sharing_until IS NULL OR pa.sharing_until > %s)
+		AND NOT EXISTS (SELECT 1 FROM patient_access px WHERE px.patient_id = pa.patient_id
+			AND px.sharing_until <= %s AND px.sharing_until > pa.sharing_from)))`,
+		b.list(a.Orgs), now, now, now)
 }
 
 // byDrivingOrder puts the condition the database should start from first:
