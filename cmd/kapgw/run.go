@@ -173,7 +173,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
 	defer ln.Close()
-	gate, err := newGate(ctx, log, cfg.Auth, st, signers.Token, publicURL(cfg.Auth, ln))
+	gate, err := newGate(ctx, log, cfg.Auth, st, signers.Token, publicURL(cfg.Auth, ln), tel)
 	if err != nil {
 		return fmt.Errorf("auth: %w", err)
 	}
