@@ -1,0 +1,147 @@
+package sync
+
+import (
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/kapgw/kapgw/internal/store"
+)
+
+// item is one resource in a transaction Bundle.
+type item struct {
+	Type, ID  string
+	VersionID int64
+	fullURL   string
+	resource  map[string]any
+	cond      string // Type?identifier=system|value
+}
+
+// buildBundle makes the FHIR transaction Bundle that puts every resource at
+// the partner with a conditional update keyed on its identifier, so that a
+// replay updates the same copy. References between resources in the Bundle
+// become their urn:uuid fullUrls; references to resources the partner
+// already holds become the partner's ids. Resources without an identifier
+// (Provenance) cannot be keyed and are left out, as are types the partner
+// does not want.
+func buildBundle(vs []store.Version, want map[string]bool, held map[string]store.Delivered) ([]byte, []item, error) {
+	var items []item
+	byRef := map[string]string{}
+	for _, v := range vs {
+		if v.Deleted || (len(want) > 0 && !want[v.Type]) {
+			continue
+		}
+		var res map[string]any
+		if err := json.Unmarshal(v.Body, &res); err != nil {
+			return nil, nil, fmt.Errorf("decode %s/%s: %w", v.Type, v.ID, err)
+		}
+		cond, ok := conditional(v.Type, res)
+		if !ok {
+			continue
+		}
+		it := item{Type: v.Type, ID: v.ID, VersionID: v.VersionID, fullURL: urnUUID(v.Type + "/" + v.ID), resource: res, cond: cond}
+		byRef[v.Type+"/"+v.ID] = it.fullURL
+		items = append(items, it)
+	}
+	entries := make([]map[string]any, 0, len(items))
+	for _, it := range items {
+		delete(it.resource, "id")
+		if meta, ok := it.resource["meta"].(map[string]any); ok {
+			delete(meta, "versionId")
+			delete(meta, "lastUpdated")
+			if len(meta) == 0 {
+				delete(it.resource, "meta")
+			}
+		}
+		rewrite(it.resource, byRef, held)
+		entries = append(entries, map[string]any{
+			"fullUrl":  it.fullURL,
+			"resource": it.resource,
+			"request":  map[string]any{"method": "PUT", "url": it.cond},
+		})
+	}
+	b, err := json.Marshal(map[string]any{"resourceType": "Bundle", "type": "transaction", "entry": entries})
+	if err != nil {
+		return nil, nil, fmt.Errorf("encode bundle: %w", err)
+	}
+	return b, items, nil
+}
+
+// conditional returns the conditional update URL of a resource keyed on
+// its first identifier with a system and a value.
+func conditional(typ string, res map[string]any) (string, bool) {
+	ids, _ := res["identifier"].([]any)
+	for _, x := range ids {
+		id, _ := x.(map[string]any)
+		sys, _ := id["system"].(string)
+		val, _ := id["value"].(string)
+		if sys != "" && val != "" {
+			return typ + "?identifier=" + url.QueryEscape(sys+"|"+val), true
+		}
+	}
+	return "", false
+}
+
+// rewrite points the references of v at the Bundle's fullUrls or the
+// partner's ids.
+func rewrite(v any, byRef map[string]string, held map[string]store.Delivered) {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, c := range x {
+			if s, ok := c.(string); ok && k == "reference" {
+				if u, ok := byRef[s]; ok {
+					x[k] = u
+				} else if d, ok := held[s]; ok && d.RemoteID != "" {
+					x[k] = d.Type + "/" + d.RemoteID
+				}
+				continue
+			}
+			rewrite(c, byRef, held)
+		}
+	case []any:
+		for _, c := range x {
+			rewrite(c, byRef, held)
+		}
+	}
+}
+
+// urnUUID is a stable urn:uuid for one of our resources (a name-based
+// UUID from SHA-256, version 8).
+func urnUUID(name string) string {
+	h := sha256.Sum256([]byte("kapgw-sync:" + name))
+	h[6] = h[6]&0x0f | 0x80
+	h[8] = h[8]&0x3f | 0x80
+	return fmt.Sprintf("urn:uuid:%x-%x-%x-%x-%x", h[0:4], h[4:6], h[6:8], h[8:10], h[10:16])
+}
+
+// remoteIDs reads the partner's ids from a transaction-response Bundle, in
+// the order of the request's entries.
+func remoteIDs(body []byte, items []item) ([]store.Delivered, error) {
+	var b struct {
+		Type  string `json:"type"`
+		Entry []struct {
+			Response struct {
+				Status   string `json:"status"`
+				Location string `json:"location"`
+			} `json:"response"`
+		} `json:"entry"`
+	}
+	if err := json.Unmarshal(body, &b); err != nil {
+		return nil, fmt.Errorf("decode transaction-response: %w", err)
+	}
+	if b.Type != "transaction-response" || len(b.Entry) != len(items) {
+		return nil, fmt.Errorf("transaction-response has %d entries for %d", len(b.Entry), len(items))
+	}
+	out := make([]store.Delivered, len(items))
+	for i, it := range items {
+		loc := strings.TrimPrefix(b.Entry[i].Response.Location, "/")
+		if j := strings.Index(loc, it.Type+"/"); j >= 0 {
+			loc = loc[j+len(it.Type)+1:]
+		}
+		remote, _, _ := strings.Cut(loc, "/")
+		out[i] = store.Delivered{Type: it.Type, ID: it.ID, VersionID: it.VersionID, RemoteID: remote}
+	}
+	return out, nil
+}
