@@ -9,6 +9,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/kapgw/kapgw/internal/secrets"
+	"github.com/kapgw/kapgw/internal/store"
 	"github.com/kapgw/kapgw/pharmacy/sign"
 )
 
@@ -25,6 +26,9 @@ type SendArgs struct {
 	Order     string `json:"order"`
 	EpisodeID string `json:"episode_id"`
 	Body      []byte `json:"body"`
+	// TraceID is the trace of the request that queued the message, so the
+	// timeline links delivery to it.
+	TraceID string `json:"trace_id,omitempty"`
 }
 
 // Kind names the job.
@@ -86,13 +90,22 @@ type Sender struct {
 	signer  secrets.Signer
 	journal Journal
 	store   ResourceStore
+	archive AttemptLog
 	now     func() time.Time
 }
 
 // NewSender returns the worker; register it with river.AddWorker. A SCRIPT
 // Error becomes a Task for the prescriber in st.
 func NewSender(client *Client, signer secrets.Signer, journal Journal, st ResourceStore, now func() time.Time) *Sender {
-	return &Sender{client: client, signer: signer, journal: journal, store: st, now: now}
+	return &Sender{client: client, signer: signer, journal: journal, store: st, archive: nopAttempts{}, now: now}
+}
+
+// WithAttemptLog returns s recording every attempt (signature, status,
+// count) of the archived message and its timeline steps in l.
+func (s *Sender) WithAttemptLog(l AttemptLog) *Sender {
+	c := *s
+	c.archive = l
+	return &c
 }
 
 // Timeout bounds one attempt; the HTTP client's own timeout is shorter.
@@ -109,17 +122,25 @@ func (s *Sender) Work(ctx context.Context, job *river.Job[SendArgs]) error {
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", a.Message, a.MessageID, err)
 	}
+	// Archived before sending: a message the ledger cannot record is not
+	// sent yet, and the retry reuses the MessageID.
+	if err := s.attempt(ctx, a, jws, statusSent, "", StepSigned, StepSent); err != nil {
+		return fmt.Errorf("%s %s: %w", a.Message, a.MessageID, err)
+	}
 	s.record(ctx, step, StepSigned, "", "")
 	s.record(ctx, step, StepSent, "", "")
 	out, err := s.client.Send(ctx, a.Body, jws)
 	if err != nil {
+		_ = s.attempt(ctx, a, "", statusUnknownMsg, "", StepUnknown)
 		s.record(ctx, step, StepUnknown, "", "")
 		return fmt.Errorf("%s %s: %w", a.Message, a.MessageID, err)
 	}
 	if out.Delivered() {
+		_ = s.attempt(ctx, a, "", statusAcceptedMsg, out.Code, StepAccepted)
 		s.record(ctx, step, StepAccepted, out.Code, "")
 		return nil
 	}
+	_ = s.attempt(ctx, a, "", statusFailedMsg, out.Code, StepFailed)
 	s.record(ctx, step, StepFailed, out.Code, out.DescriptionCode)
 	// An Error is final for this MessageID; failing to write the Task is
 	// retried, and resending is harmless: the pharmacy answers the same.
@@ -127,6 +148,22 @@ func (s *Sender) Work(ctx context.Context, job *river.Job[SendArgs]) error {
 		return fmt.Errorf("%s %s: task: %w", a.Message, a.MessageID, err)
 	}
 	return nil
+}
+
+// attempt records one attempt's status and steps in the archive; jws is
+// set (and the attempt counted) when the message is about to be sent.
+func (s *Sender) attempt(ctx context.Context, a SendArgs, jws, status, code string, steps ...string) error {
+	now := s.now().UTC()
+	trace := traceID(ctx)
+	if trace == "" {
+		trace = a.TraceID
+	}
+	at := store.RxAttempt{MessageID: a.MessageID, JWS: jws, Counted: jws != "", Status: status, Code: code, At: now}
+	for _, st := range steps {
+		at.Steps = append(at.Steps, store.RxStep{OrderID: a.Order, PrescriptionID: a.PrescriptionID, MessageID: a.MessageID,
+			Message: a.Message, Step: st, Code: code, TraceID: trace, At: now})
+	}
+	return s.archive.RecordRxAttempt(ctx, at)
 }
 
 // record journals a step; a journal failure must not resend a message the

@@ -26,9 +26,14 @@ type ResourceStore interface {
 // malformed, or naming an order the gateway never sent.
 var ErrCallbackInvalid = errors.New("callback not usable")
 
+// EventStore applies a callback event once, atomically (*store.Store).
+type EventStore interface {
+	ApplyRxEvent(ctx context.Context, e store.RxEvent) error
+}
+
 // Callbacks turns the pharmacy's callbacks into FHIR.
 type Callbacks struct {
-	store      ResourceStore
+	store      EventStore
 	secret     func(ctx context.Context) ([]byte, error)
 	journal    Journal
 	systemBase string
@@ -37,16 +42,20 @@ type Callbacks struct {
 
 // NewCallbacks returns the callback receiver. secret returns the current
 // HMAC secret (read through Vault, so rotations apply).
-func NewCallbacks(st ResourceStore, secret func(ctx context.Context) ([]byte, error), journal Journal, systemBase string, now func() time.Time) *Callbacks {
+func NewCallbacks(st EventStore, secret func(ctx context.Context) ([]byte, error), journal Journal, systemBase string, now func() time.Time) *Callbacks {
 	if systemBase == "" {
 		systemBase = mappers.DefaultSystemBase
 	}
 	return &Callbacks{store: st, secret: secret, journal: journal, systemBase: systemBase, now: now}
 }
 
-// Receive authenticates one callback and applies it. RxFill updates the
-// prescription's MedicationDispense; duplicates and late arrivals of an
-// earlier status change nothing, since the dispense only moves forward.
+// Receive authenticates one callback and applies it once: its event id is
+// claimed in the transaction that writes its effects, so a repeat (however
+// it races with the first) changes nothing, and two events for one order
+// apply one after the other. RxFill updates the order's
+// MedicationDispense; CancelRxResponse marks the MedicationRequest
+// cancelled (or, denied, opens a Task); Error and RxChangeRequest open a
+// Task for the prescriber.
 func (c *Callbacks) Receive(ctx context.Context, timestamp, signature string, body []byte) error {
 	secret, err := c.secret(ctx)
 	if err != nil {
@@ -60,21 +69,47 @@ func (c *Callbacks) Receive(ctx context.Context, timestamp, signature string, bo
 		return fmt.Errorf("%w: not an event", ErrCallbackInvalid)
 	}
 	step := Step{PrescriptionID: e.PrescriberOrderNumber, MessageID: e.RelatesToMessageID, Message: e.Type, Code: e.Code, At: c.now().UTC()}
+	order := "MedicationRequest/" + e.PrescriberOrderNumber
+	ev := store.RxEvent{EventID: e.EventID, OrderID: e.PrescriberOrderNumber, Type: e.Type, At: step.At}
+	var apply func(mr []byte, cur map[string][]byte) ([]store.Resource, string, error)
 	switch e.Type {
 	case EventRxFill:
-		if err := c.fill(ctx, e); err != nil {
-			return err
+		if e.FillStatus != FillDispensed && e.FillStatus != FillShipped && e.FillStatus != FillDelivered {
+			return fmt.Errorf("%w: fill status", ErrCallbackInvalid)
 		}
-		step.Step = e.FillStatus
+		ev.Lock = []string{order, "MedicationDispense/" + DispenseID(e.PrescriberOrderNumber)}
+		apply = c.fill(e)
 	case EventCancelRxResponse:
-		step.Step = StepCancelled
-		if !e.Approved {
-			step.Step = StepFailed
-		}
-	case EventError, EventRxChangeRequest:
-		step.Step = StepFailed
+		ev.Lock = []string{order, "Task/" + TaskID(e.PrescriberOrderNumber, TaskCancelDenied)}
+		apply = c.cancelResponse(e)
+	case EventError:
+		ev.Lock = []string{order, "Task/" + TaskID(e.PrescriberOrderNumber, TaskFailed)}
+		apply = c.task(e, TaskFailed, StepPharmacyError)
+	case EventRxChangeRequest:
+		ev.Lock = []string{order, "Task/" + TaskID(e.PrescriberOrderNumber, TaskChange)}
+		apply = c.task(e, TaskChange, StepChangeRequest)
 	default:
 		return fmt.Errorf("%w: event type", ErrCallbackInvalid)
+	}
+	ev.Apply = func(cur map[string][]byte) ([]store.Resource, []store.RxStep, error) {
+		mr, ok := cur[order]
+		if !ok {
+			return nil, nil, fmt.Errorf("%w: unknown order", ErrCallbackInvalid)
+		}
+		res, name, err := apply(mr, cur)
+		if err != nil {
+			return nil, nil, err
+		}
+		step.Step = name
+		return res, []store.RxStep{{OrderID: e.PrescriberOrderNumber, MessageID: e.RelatesToMessageID,
+			Message: e.Type, Step: name, Code: e.Code, TraceID: traceID(ctx), At: step.At}}, nil
+	}
+	err = c.store.ApplyRxEvent(ctx, ev)
+	if errors.Is(err, store.ErrDuplicateEvent) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("apply %s event: %w", e.Type, err)
 	}
 	_ = c.journal.Record(ctx, step)
 	return nil
@@ -83,37 +118,66 @@ func (c *Callbacks) Receive(ctx context.Context, timestamp, signature string, bo
 // DispenseID is the id of the MedicationDispense of an order.
 func DispenseID(orderNumber string) string { return mappers.ID("MedicationDispense", orderNumber) }
 
-func (c *Callbacks) fill(ctx context.Context, e Event) error {
-	if e.FillStatus != FillDispensed && e.FillStatus != FillShipped && e.FillStatus != FillDelivered {
-		return fmt.Errorf("%w: fill status", ErrCallbackInvalid)
-	}
-	mr, err := c.store.Read(ctx, "MedicationRequest", e.PrescriberOrderNumber)
-	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("%w: unknown order", ErrCallbackInvalid)
-	}
-	if err != nil {
-		return fmt.Errorf("read order: %w", err)
-	}
-	id := DispenseID(e.PrescriberOrderNumber)
-	md := r4.MedicationDispense{Id: &id}
-	cur, err := c.store.Read(ctx, "MedicationDispense", id)
-	switch {
-	case err == nil:
-		if err := fhirjson.Unmarshal(cur.Body, &md); err != nil {
-			return fmt.Errorf("decode dispense %s: %w", id, err)
+// fill merges an RxFill into the order's MedicationDispense.
+func (c *Callbacks) fill(e Event) func(mr []byte, cur map[string][]byte) ([]store.Resource, string, error) {
+	return func(mr []byte, cur map[string][]byte) ([]store.Resource, string, error) {
+		id := DispenseID(e.PrescriberOrderNumber)
+		md := r4.MedicationDispense{Id: &id}
+		if b, ok := cur["MedicationDispense/"+id]; ok {
+			if err := fhirjson.Unmarshal(b, &md); err != nil {
+				return nil, "", fmt.Errorf("decode dispense %s: %w", id, err)
+			}
+			md.Meta = nil
 		}
-		md.Meta = nil
-	case !errors.Is(err, store.ErrNotFound):
-		return fmt.Errorf("read dispense %s: %w", id, err)
+		subject := gjson.GetBytes(mr, "subject.reference").String()
+		applyFill(&md, e, e.PrescriberOrderNumber, subject, gjson.GetBytes(mr, "medicationReference.reference").String(), c.systemBase)
+		body, err := fhirjson.Marshal(md)
+		if err != nil {
+			return nil, "", fmt.Errorf("encode dispense %s: %w", id, err)
+		}
+		return []store.Resource{{Type: "MedicationDispense", ID: id, PatientID: strings.TrimPrefix(subject, "Patient/"), Body: body}}, e.FillStatus, nil
 	}
-	subject := gjson.GetBytes(mr.Body, "subject.reference").String()
-	applyFill(&md, e, mr.ID, subject, gjson.GetBytes(mr.Body, "medicationReference.reference").String(), c.systemBase)
-	body, err := fhirjson.Marshal(md)
-	if err != nil {
-		return fmt.Errorf("encode dispense %s: %w", id, err)
+}
+
+// cancelResponse marks the order cancelled when the pharmacy approved the
+// CancelRx (a stopped or cancelled order stays as it is), and opens a Task
+// when it refused.
+func (c *Callbacks) cancelResponse(e Event) func(mr []byte, cur map[string][]byte) ([]store.Resource, string, error) {
+	if !e.Approved {
+		return c.task(e, TaskCancelDenied, StepCancelDenied)
 	}
-	_, err = c.store.PutResources(ctx, []store.Resource{{Type: "MedicationDispense", ID: id, PatientID: strings.TrimPrefix(subject, "Patient/"), Body: body}})
-	return err
+	return func(mr []byte, _ map[string][]byte) ([]store.Resource, string, error) {
+		switch gjson.GetBytes(mr, "status").String() {
+		case "cancelled", "stopped":
+			return nil, StepCancelled, nil
+		}
+		var m r4.MedicationRequest
+		if err := fhirjson.Unmarshal(mr, &m); err != nil {
+			return nil, "", fmt.Errorf("decode order: %w", err)
+		}
+		m.Meta, m.Status = nil, "cancelled"
+		body, err := fhirjson.Marshal(m)
+		if err != nil {
+			return nil, "", fmt.Errorf("encode order: %w", err)
+		}
+		patient := strings.TrimPrefix(gjson.GetBytes(mr, "subject.reference").String(), "Patient/")
+		return []store.Resource{{Type: "MedicationRequest", ID: e.PrescriberOrderNumber, PatientID: patient, Body: body}}, StepCancelled, nil
+	}
+}
+
+// task opens the prescriber's Task of kind for the event.
+func (c *Callbacks) task(e Event, kind, step string) func(mr []byte, cur map[string][]byte) ([]store.Resource, string, error) {
+	return func(mr []byte, _ map[string][]byte) ([]store.Resource, string, error) {
+		code := e.Code
+		if code == "" {
+			code = "unspecified"
+		}
+		r, err := taskResource(TaskArgs{Order: e.PrescriberOrderNumber, TaskKind: kind, Code: code, Description: e.Description, At: e.OccurredAt}, mr)
+		if err != nil {
+			return nil, "", err
+		}
+		return []store.Resource{r}, step, nil
+	}
 }
 
 // applyFill merges one fill event into md. Every field only ever gains a

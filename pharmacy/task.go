@@ -26,6 +26,10 @@ const (
 	TaskFailed = "failed"
 	// TaskAccounting warns that more lozenges were taken than dispensed.
 	TaskAccounting = "accounting"
+	// TaskChange is the pharmacy's RxChangeRequest for the prescriber.
+	TaskChange = "change"
+	// TaskCancelDenied reports that the pharmacy refused a CancelRx.
+	TaskCancelDenied = "cancel-denied"
 )
 
 // TaskID is the id of the Task of one kind for an order.
@@ -40,8 +44,12 @@ type TaskArgs struct {
 	// Findings are the rule findings (ids and codes only); none resolves
 	// an open Task.
 	Findings []rules.Finding `json:"findings"`
-	// Code is the pharmacy's Error code for TaskFailed.
+	// Code is the pharmacy's Error code for TaskFailed (or the reason
+	// code of a change request or refused cancel).
 	Code string `json:"code,omitempty"`
+	// Description is the pharmacy's text of a change request: it goes in
+	// the Task (patient data may be in it), never in logs or the journal.
+	Description string `json:"-"`
 	// Administered counts the units the episode's dosing sessions gave
 	// from this order, for TaskAccounting.
 	Administered int       `json:"administered,omitempty"`
@@ -106,14 +114,25 @@ func writeTask(ctx context.Context, st ResourceStore, a TaskArgs) error {
 	if err != nil {
 		return fmt.Errorf("read order %s: %w", a.Order, err)
 	}
-	t := task(a, id, gjson.GetBytes(mr.Body, "subject.reference").String(), gjson.GetBytes(mr.Body, "requester.reference").String())
+	r, err := taskResource(a, mr.Body)
+	if err != nil {
+		return err
+	}
+	_, err = st.PutResources(ctx, []store.Resource{r})
+	return err
+}
+
+// taskResource builds the Task of a for the order whose MedicationRequest
+// is mrBody.
+func taskResource(a TaskArgs, mrBody []byte) (store.Resource, error) {
+	id := TaskID(a.Order, a.TaskKind)
+	subject := gjson.GetBytes(mrBody, "subject.reference").String()
+	t := task(a, id, subject, gjson.GetBytes(mrBody, "requester.reference").String())
 	body, err := fhirjson.Marshal(t)
 	if err != nil {
-		return fmt.Errorf("encode task %s: %w", id, err)
+		return store.Resource{}, fmt.Errorf("encode task %s: %w", id, err)
 	}
-	patient := strings.TrimPrefix(gjson.GetBytes(mr.Body, "subject.reference").String(), "Patient/")
-	_, err = st.PutResources(ctx, []store.Resource{{Type: "Task", ID: id, PatientID: patient, Body: body}})
-	return err
+	return store.Resource{Type: "Task", ID: id, PatientID: strings.TrimPrefix(subject, "Patient/"), Body: body}, nil
 }
 
 // task builds the Task. Its text names rule codes and SCRIPT codes only.
@@ -126,6 +145,10 @@ func task(a TaskArgs, id, subject, requester string) *r4.Task {
 		business, desc = "warning", "More lozenges were taken than the pharmacy dispensed for this prescription"
 	case a.TaskKind == TaskFailed:
 		desc = "The pharmacy refused the prescription (SCRIPT Error " + a.Code + ")"
+	case a.TaskKind == TaskChange:
+		desc = "The pharmacy asks for a change to this prescription (RxChangeRequest " + a.Code + ")"
+	case a.TaskKind == TaskCancelDenied:
+		desc = "The pharmacy did not cancel this prescription (CancelRxResponse denied " + a.Code + "); it may still be filled"
 	case len(a.Findings) == 0:
 		status, business = r4.TaskStatusCompleted, "resolved"
 	case !rules.Blocked(a.Findings):
@@ -142,6 +165,10 @@ func task(a TaskArgs, id, subject, requester string) *r4.Task {
 	}
 	if requester != "" {
 		t.Owner = &r4.Reference{Reference: &requester}
+	}
+	if a.Description != "" {
+		kind := "pharmacy note"
+		t.Input = append(t.Input, r4.TaskInput{Type: r4.CodeableConcept{Text: &kind}, ValueString: a.Description})
 	}
 	for _, f := range a.Findings {
 		code, msg := f.Severity+": "+f.Code, f.Message

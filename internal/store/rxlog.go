@@ -271,7 +271,8 @@ func (s *Store) RxMessages(ctx context.Context, orderID string) ([]RxMessage, er
 // MedicationRequest id or the KAP prescription id, in the order recorded.
 func (s *Store) RxTimeline(ctx context.Context, id string) ([]RxStep, error) {
 	rs, err := s.drv.query(ctx, `SELECT seq, order_id, prescription_id, message_id, message, step, code, detail, trace_id, at
-		FROM rx_step WHERE order_id = $1 OR prescription_id = $1 ORDER BY seq`, id)
+		FROM rx_step WHERE order_id IN (SELECT order_id FROM rx_step WHERE order_id = $1 OR prescription_id = $1)
+		ORDER BY seq`, id)
 	if err != nil {
 		return nil, fmt.Errorf("read rx timeline: %w", err)
 	}
@@ -340,4 +341,21 @@ func (t Tx) querier() querier {
 		return pgQuerier{t.pgx}
 	}
 	return sqlQuerier{t.sql}
+}
+
+// LatestRxMessageTx returns, inside the episode's transaction, the archived
+// message of kind with the highest issue for an order, and false when there
+// is none: how the prescription hook knows which issue was sent.
+func (s *Store) LatestRxMessageTx(ctx context.Context, tx Tx, orderID, kind string) (RxMessage, bool, error) {
+	m := RxMessage{OrderID: orderID, Kind: kind}
+	err := tx.querier().queryRow(ctx, `SELECT message_id, prescription_id, episode_id, issue, status, code, attempts
+		FROM rx_message WHERE order_id = $1 AND kind = $2 ORDER BY issue DESC LIMIT 1`, orderID, kind).
+		Scan(&m.MessageID, &m.PrescriptionID, &m.EpisodeID, &m.Issue, &m.Status, &m.Code, &m.Attempts)
+	if isNoRows(err) {
+		return m, false, nil
+	}
+	if err != nil {
+		return m, false, fmt.Errorf("read latest %s of %s: %w", kind, orderID, err)
+	}
+	return m, true, nil
 }
