@@ -40,6 +40,7 @@ type Service struct {
 	now        func() time.Time
 	systemBase string
 	rx         Prescriber // nil: prescriptions are not sent (see prescribe.go)
+	outbox     Outbox     // nil: nothing is pushed to partners (see outbox.go)
 }
 
 // New returns a Service writing to st. systemBase is the base URI of the
@@ -84,7 +85,7 @@ func (s *Service) Put(ctx context.Context, id string, body []byte) (Result, erro
 			return pre, nil
 		}
 		return s.change(ep, doc, digest, prevDoc, prevDigest)
-	}, s.afterWrite(ep, &checked))
+	}, s.hooks(id, ep, &checked))
 	if err != nil {
 		return Result{}, fmt.Errorf("apply episode %s: %w", id, err)
 	}
