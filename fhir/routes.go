@@ -49,6 +49,12 @@ func routes(e *echo.Echo, o Options) {
 	api.GET("/:type/:id/_history/:vid", handleVRead(o.Reader, srch), guard)
 	api.GET("/Patient/:id/$everything", handleEverything(reg, srch), guard)
 
+	if o.Exchanges != nil {
+		admin := requireAdmin()
+		e.GET("/admin/v1/exchanges", handleExchanges(o.Exchanges), guard, admin)
+		e.GET("/admin/v1/exchanges/:id/payload", handleExchangePayload(o.Exchanges), guard, admin)
+	}
+
 	// The pharmacy authenticates each callback with an HMAC over timestamp
 	// and body, not with a SMART token.
 	if o.Pharmacy != nil {

@@ -41,6 +41,7 @@ const (
 type Store interface {
 	AddExchange(ctx context.Context, e store.Exchange) (int64, error)
 	ExchangeByID(ctx context.Context, id int64) (store.Exchange, error)
+	Exchanges(ctx context.Context, f store.ExchangeFilter) ([]store.Exchange, error)
 }
 
 // Recorder writes the exchange log.
@@ -87,6 +88,11 @@ func (r *Recorder) Record(ctx context.Context, e store.Exchange, payload []byte)
 		return 0, fmt.Errorf("record exchange: %w", err)
 	}
 	return id, nil
+}
+
+// Exchanges lists the log, newest first, without payloads.
+func (r *Recorder) Exchanges(ctx context.Context, f store.ExchangeFilter) ([]store.Exchange, error) {
+	return r.st.Exchanges(ctx, f)
 }
 
 // Payload decrypts the payload of exchange id for the admin client
