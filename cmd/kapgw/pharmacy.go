@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/kapgw/kapgw/fhir"
 	"github.com/kapgw/kapgw/internal/config"
@@ -28,7 +29,7 @@ type rxService struct {
 }
 
 // newRx builds e-prescribing when a pharmacy URL is configured.
-func newRx(log *slog.Logger, cfg config.Config, st *store.Store, src secrets.Source, signer secrets.Signer) (*rxService, error) {
+func newRx(log *slog.Logger, cfg config.Config, st *store.Store, src secrets.Source, signer secrets.Signer, journal pharmacy.Journal, tp trace.TracerProvider) (*rxService, error) {
 	if cfg.Pharmacy.URL == "" {
 		return &rxService{}, nil
 	}
@@ -40,11 +41,10 @@ func newRx(log *slog.Logger, cfg config.Config, st *store.Store, src secrets.Sou
 	if err != nil {
 		return nil, err
 	}
-	journal := pharmacy.LogJournal{Log: log}
 	workers := river.NewWorkers()
-	river.AddWorker(workers, pharmacy.NewSender(client, signer, journal, st, time.Now))
+	river.AddWorker(workers, pharmacy.NewSender(client, signer, journal, st, time.Now).WithAttemptLog(st))
 	river.AddWorker(workers, pharmacy.NewTaskWriter(st))
-	q, err := jobs.New(st, log, jobs.Config{Workers: workers})
+	q, err := jobs.New(st, log, jobs.Config{Workers: workers, TracerProvider: tp})
 	if err != nil {
 		return nil, err
 	}
@@ -54,7 +54,7 @@ func newRx(log *slog.Logger, cfg config.Config, st *store.Store, src secrets.Sou
 	}
 	return &rxService{
 		queue:         q,
-		prescriptions: pharmacy.NewPrescriptions(q, journal, time.Now),
+		prescriptions: pharmacy.NewPrescriptions(q, journal, time.Now).WithLedger(st),
 		callbacks:     pharmacy.NewCallbacks(st, secret, journal, cfg.SystemBase, time.Now),
 	}, nil
 }

@@ -24,6 +24,8 @@ Usage:
   kapgw serve   [flags]   run the gateway (migrates the database first)
   kapgw migrate [flags]   create or upgrade the database schema, then exit
   kapgw partners ...      manage registered API clients (kapgw partners help)
+  kapgw exchanges [flags] list the exchange log by trace, episode, partner, status (kapgw exchanges help)
+  kapgw rx ...            blocked prescriptions, a prescription's timeline, the signing key (kapgw rx help)
   kapgw help              show this help
 
 Flags (each also read from its environment variable):
@@ -55,6 +57,10 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 		return runMigrate(ctx, rest, getenv, stdout, stderr)
 	case "partners":
 		return runPartners(ctx, rest, getenv, stdout, stderr)
+	case "exchanges":
+		return runExchanges(ctx, rest, getenv, stdout, stderr)
+	case "rx":
+		return runRx(ctx, rest, getenv, stdout, stderr)
 	}
 	printUsage(stderr)
 	return fmt.Errorf("%w: unknown command %q", errUsage, cmd)
@@ -159,7 +165,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err := intake.PublishCodeSystems(ctx, st, cfg.SystemBase); err != nil {
 		return err
 	}
-	rx, err := newRx(log, cfg, st, secretsSource, signers.Rx)
+	xlog, err := newExchangeLog(ctx, log, sec, st)
+	if err != nil {
+		return err
+	}
+	rx, err := newRx(log, cfg, st, secretsSource, signers.Rx, xlog.Journal(), tel.TracerProvider)
 	if err != nil {
 		return fmt.Errorf("pharmacy: %w", err)
 	}
@@ -191,6 +201,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Tokens:       gate.issuer,
 		RateLimits:   gate.limits,
 		Pharmacy:     rx.fhirCallbacks(),
+		Exchanges:    xlog,
 	})
 	return serve(ctx, log, cfg, ln, handler)
 }
