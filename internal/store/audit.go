@@ -1,0 +1,118 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// AuditRecord is one stored FHIR AuditEvent: Body is its JSON, the other
+// fields index it for search and retention.
+type AuditRecord struct {
+	Seq       int64
+	ID        string
+	Recorded  time.Time
+	ClientID  string
+	PatientID string
+	Action    string
+	Outcome   string
+	Body      []byte
+}
+
+// AuditFilter selects AuditEvents; zero fields do not filter. Records come
+// newest first, Limit at a time; Before (a Seq) pages.
+type AuditFilter struct {
+	ID        string
+	ClientID  string
+	PatientID string
+	Since     time.Time
+	Until     time.Time
+	Before    int64
+	Limit     int
+}
+
+// AddAuditEvents writes every record in one transaction: the group commit
+// of the audit writer. Either all are durable when it returns nil, or none.
+func (s *Store) AddAuditEvents(ctx context.Context, recs []AuditRecord) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	stmts := make([]stmt, len(recs))
+	for i, r := range recs {
+		stmts[i] = stmt{what: "insert audit event", sql: `INSERT INTO audit_event (id, recorded, client_id, patient_id, action, outcome, body)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+			args: []any{r.ID, millis(r.Recorded), r.ClientID, r.PatientID, r.Action, r.Outcome, r.Body}}
+	}
+	return s.write(ctx, "add audit events", func(tx txn) error { return tx.execBatch(ctx, stmts) })
+}
+
+// AuditEvents lists AuditEvents matching f, newest first.
+func (s *Store) AuditEvents(ctx context.Context, f AuditFilter) ([]AuditRecord, error) {
+	var where []string
+	var args []any
+	add := func(cond string, v any) {
+		args = append(args, v)
+		where = append(where, strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(args))))
+	}
+	if f.ID != "" {
+		add("id = ?", f.ID)
+	}
+	if f.ClientID != "" {
+		add("client_id = ?", f.ClientID)
+	}
+	if f.PatientID != "" {
+		add("patient_id = ?", f.PatientID)
+	}
+	if !f.Since.IsZero() {
+		add("recorded >= ?", millis(f.Since))
+	}
+	if !f.Until.IsZero() {
+		add("recorded < ?", millis(f.Until))
+	}
+	if f.Before > 0 {
+		add("seq < ?", f.Before)
+	}
+	q := `SELECT seq, id, recorded, client_id, patient_id, action, outcome, body FROM audit_event`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	limit := f.Limit
+	if limit <= 0 || limit > 1000 {
+		limit = 100
+	}
+	q += ` ORDER BY seq DESC LIMIT ` + strconv.Itoa(limit)
+	rs, err := s.drv.query(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list audit events: %w", err)
+	}
+	defer rs.Close()
+	var out []AuditRecord
+	for rs.Next() {
+		var r AuditRecord
+		var rec int64
+		if err := rs.Scan(&r.Seq, &r.ID, &rec, &r.ClientID, &r.PatientID, &r.Action, &r.Outcome, &r.Body); err != nil {
+			return nil, fmt.Errorf("list audit events: %w", err)
+		}
+		r.Recorded = time.UnixMilli(rec).UTC()
+		out = append(out, r)
+	}
+	if err := rs.Err(); err != nil {
+		return nil, fmt.Errorf("list audit events: %w", err)
+	}
+	return out, nil
+}
+
+// DeleteAuditEventsBefore removes AuditEvents recorded before t (retention)
+// and reports how many.
+func (s *Store) DeleteAuditEventsBefore(ctx context.Context, t time.Time) (int64, error) {
+	var n int64
+	err := s.write(ctx, "delete audit events", func(tx txn) error {
+		if err := tx.queryRow(ctx, `SELECT COUNT(*) FROM audit_event WHERE recorded < $1`, millis(t)).Scan(&n); err != nil {
+			return err
+		}
+		return tx.exec(ctx, `DELETE FROM audit_event WHERE recorded < $1`, millis(t))
+	})
+	return n, err
+}
