@@ -45,10 +45,12 @@ func (s *Store) stampTime(ctx context.Context, tx txn, now time.Time) (time.Time
 func (s *Store) indexWrites(ctx context.Context, tx txn, reg *search.Registry, c EpisodeChange, entries []Entry) ([]stmt, error) {
 	var keys []key
 	byKey := make(map[key]Resource)
+	hasPrev := make(map[key]bool)
 	for i, e := range entries {
 		if e.Action != ActionUnchanged {
 			keys = append(keys, key{e.Type, e.ID})
 			byKey[key{e.Type, e.ID}] = c.Resources[i]
+			hasPrev[key{e.Type, e.ID}] = e.VersionID > 1
 		}
 	}
 	if len(keys) == 0 {
@@ -65,7 +67,11 @@ func (s *Store) indexWrites(ctx context.Context, tx txn, reg *search.Registry, c
 		if !ok {
 			return nil, errors.New("index: a written version is missing")
 		}
-		ix.add(reg, seq, byKey[k])
+		if hasPrev[k] {
+			ix.add(reg, seq, byKey[k])
+		} else {
+			ix.index(reg, seq, byKey[k])
+		}
 	}
 	return ix.stmts(), nil
 }
@@ -73,7 +79,7 @@ func (s *Store) indexWrites(ctx context.Context, tx txn, reg *search.Registry, c
 // currentSeqs reads the seq and lastUpdated of the current version of keys.
 func (s *Store) currentSeqs(ctx context.Context, q querier, keys []key) (map[key]versionRef, error) {
 	out := make(map[key]versionRef, len(keys))
-	for part := range slices.Chunk(keys, chunkRows) {
+	for part := range chunks(keys) {
 		var values strings.Builder
 		for i := range part {
 			if i > 0 {
@@ -115,8 +121,19 @@ type indexRows struct {
 	dates    [][]any
 }
 
-// add indexes resource r, written as the version at v.
+// add indexes resource r, written as the version at v, and closes the
+// index rows of its previous version.
 func (ix *indexRows) add(reg *search.Registry, v versionRef, r Resource) {
+	ix.index(reg, v, r)
+	ix.closeOld = append(ix.closeOld, stmt{"index: close previous version of " + r.Type + "/" + r.ID,
+		`UPDATE search_version SET until_seq = $1 WHERE type = $2 AND id = $3 AND until_seq IS NULL AND seq < $1`,
+		[]any{v.seq, r.Type, r.ID}})
+}
+
+// index indexes resource r, written as the version at v, with nothing to
+// close: a created resource has no previous version, so most of a new
+// episode's writes skip add's update.
+func (ix *indexRows) index(reg *search.Registry, v versionRef, r Resource) {
 	sortDate := int64(noSortDate)
 	sortParam := reg.SortDate(r.Type)
 	for _, val := range reg.Extract(r.Type, r.Body) {
@@ -134,9 +151,6 @@ func (ix *indexRows) add(reg *search.Registry, v versionRef, r Resource) {
 		}
 	}
 	ix.versions = append(ix.versions, []any{v.seq, r.Type, r.ID, r.PatientID, v.lastUpdated, sortDate, false})
-	ix.closeOld = append(ix.closeOld, stmt{"index: close previous version of " + r.Type + "/" + r.ID,
-		`UPDATE search_version SET until_seq = $1 WHERE type = $2 AND id = $3 AND until_seq IS NULL AND seq < $1`,
-		[]any{v.seq, r.Type, r.ID}})
 }
 
 // stmts returns the statements that write the collected rows.
@@ -149,10 +163,11 @@ func (ix *indexRows) stmts() []stmt {
 	return append(out, insertRows("index dates", `INSERT INTO search_date (seq, param, lo, hi) VALUES `, ix.dates)...)
 }
 
-// insertRows writes rows as multi-row inserts of at most chunkRows rows.
+// insertRows writes rows as multi-row inserts of the fixed sizes chunks
+// cuts them into.
 func insertRows(what, prefix string, rows [][]any) []stmt {
 	var out []stmt
-	for part := range slices.Chunk(rows, chunkRows) {
+	for part := range chunks(rows) {
 		var sb strings.Builder
 		sb.WriteString(prefix)
 		var args []any

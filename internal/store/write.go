@@ -34,10 +34,6 @@ type stmt struct {
 	args []any
 }
 
-// chunkRows bounds the rows of one multi-row statement, well under both
-// databases' limits on parameters.
-const chunkRows = 500
-
 // resourceWrites locks every resource of c and returns the entries and the
 // statements that write a version, stamped with now, of each resource whose
 // content changed.
@@ -67,9 +63,7 @@ func (s *Store) resourceWrites(ctx context.Context, tx txn, c EpisodeChange, now
 		}
 		batch = append(batch, sts...)
 	}
-	if len(batch) > 0 && s.dialect.lockSeq != "" {
-		batch = slices.Insert(batch, 0, stmt{"lock seq", s.dialect.lockSeq, nil})
-	}
+	// stampTime took the seq lock (on PostgreSQL) before these versions.
 	return entries, batch, nil
 }
 
@@ -105,7 +99,7 @@ func sortedKeys(rs []Resource) []key {
 // order in every transaction, so concurrent episodes sharing resources
 // cannot deadlock.
 func (s *Store) lockResources(ctx context.Context, tx txn, keys []key) (map[key]current, error) {
-	for part := range slices.Chunk(keys, chunkRows) {
+	for part := range chunks(keys) {
 		var values strings.Builder
 		for i := range part {
 			if i > 0 {
@@ -133,7 +127,7 @@ func (s *Store) lockResources(ctx context.Context, tx txn, keys []key) (map[key]
 // rows of keys. Absent resources are absent from the map.
 func (s *Store) selectCurrent(ctx context.Context, q querier, keys []key, forUpdate string) (map[key]current, error) {
 	cur := make(map[key]current, len(keys))
-	for part := range slices.Chunk(keys, chunkRows) {
+	for part := range chunks(keys) {
 		var values strings.Builder
 		for i := range part {
 			if i > 0 {
