@@ -1,0 +1,125 @@
+package audit_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kapgw/kapgw/internal/audit"
+	"github.com/kapgw/kapgw/internal/fhirvalid"
+	"github.com/kapgw/kapgw/internal/store"
+)
+
+func TestAuditEventsValidate(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	var bodies [][]byte
+	for _, a := range []audit.Access{
+		{ClientID: "ehr-a", Interaction: "read", Status: 200, Patients: []string{"p1"}, Entries: []audit.Entry{{Ref: "Observation/o1", Patient: "p1"}}, At: at},
+		{ClientID: "ehr-a", Interaction: "search-type", Status: 200, Patients: []string{"p1", "p2"}, Entries: []audit.Entry{{Ref: "Patient/p1", Patient: "p1"}, {Ref: "Patient/p2", Patient: "p2"}, {Ref: "Practitioner/d1"}}, At: at},
+		{ClientID: "ehr-b", Interaction: "operation", Status: 404, At: at},
+	} {
+		recs, err := audit.Records(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := max(len(a.Patients), 1); len(recs) != want {
+			t.Fatalf("%d records for %d patients", len(recs), len(a.Patients))
+		}
+		for _, r := range recs {
+			bodies = append(bodies, r.Body)
+		}
+	}
+	fhirvalid.New(t).Check(t, bodies...)
+	var ev struct {
+		Action, Outcome string
+		Agent           []struct {
+			Who struct{ Identifier struct{ Value string } }
+		}
+		Entity []struct{ What struct{ Reference string } }
+	}
+	if err := json.Unmarshal(bodies[1], &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev.Action != "E" || ev.Outcome != "0" || ev.Agent[0].Who.Identifier.Value != "ehr-a" || len(ev.Entity) != 2 || ev.Entity[0].What.Reference != "Patient/p1" || ev.Entity[1].What.Reference != "Practitioner/d1" {
+		t.Errorf("search AuditEvent for p1 = %s", bodies[1])
+	}
+}
+
+func TestWriterGroupCommitsConcurrentAccesses(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, err := store.Open(ctx, store.Config{DataDir: filepath.Join(t.TempDir(), "data")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	counting := &countingStore{Store: st}
+	w := audit.NewWriter(counting, nil, 0)
+	const n = 200
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Go(func() {
+			errs <- w.Record(ctx, audit.Access{ClientID: "ehr-a", Interaction: "read", Status: 200, Patients: []string{"p" + string(rune('a'+i%26))}})
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := st.AuditEvents(ctx, store.AuditFilter{Limit: 1000})
+	if err != nil || len(got) != n {
+		t.Fatalf("%d audit events durable, want %d (%v)", len(got), n, err)
+	}
+	if c := counting.commits(); c >= n {
+		t.Errorf("%d commits for %d accesses: no grouping", c, n)
+	}
+	w.Close()
+	if err := w.Record(ctx, audit.Access{ClientID: "x", Interaction: "read", Status: 200}); !errors.Is(err, audit.ErrClosed) {
+		t.Errorf("Record after Close = %v", err)
+	}
+}
+
+func TestWriterFailsClosed(t *testing.T) {
+	t.Parallel()
+	boom := errors.New("disk full")
+	w := audit.NewWriter(failingStore{boom}, nil, 0)
+	defer w.Close()
+	if err := w.Record(context.Background(), audit.Access{ClientID: "ehr-a", Interaction: "read", Status: 200}); !errors.Is(err, boom) {
+		t.Fatalf("Record = %v, want the store's error", err)
+	}
+}
+
+type countingStore struct {
+	*store.Store
+	mu sync.Mutex
+	n  int
+}
+
+func (c *countingStore) AddAuditEvents(ctx context.Context, recs []store.AuditRecord) error {
+	c.mu.Lock()
+	c.n++
+	c.mu.Unlock()
+	return c.Store.AddAuditEvents(ctx, recs)
+}
+
+func (c *countingStore) commits() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
+}
+
+type failingStore struct{ err error }
+
+func (f failingStore) AddAuditEvents(context.Context, []store.AuditRecord) error { return f.err }
