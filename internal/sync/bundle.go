@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/kapgw/kapgw/internal/store"
@@ -19,54 +20,95 @@ type item struct {
 	cond      string // Type?identifier=system|value
 }
 
-// buildBundle makes the FHIR transaction Bundle that puts every resource at
-// the partner with a conditional update keyed on its identifier, so that a
-// replay updates the same copy. References between resources in the Bundle
-// become their urn:uuid fullUrls; references to resources the partner
-// already holds become the partner's ids. Resources without an identifier
-// (Provenance) cannot be keyed and are left out, as are types the partner
-// does not want.
-func buildBundle(vs []store.Version, want map[string]bool, held map[string]store.Delivered) ([]byte, []item, error) {
+// typeRank orders resources so that what others refer to goes first: a
+// partner may cap the entries of a transaction (Medplum: 8 with conditional
+// updates), and chunks after the first refer to earlier ones by the
+// partner's ids.
+var typeRank = map[string]int{"Patient": 0, "Organization": 0, "Practitioner": 0, "Medication": 0,
+	"PractitionerRole": 1, "CareTeam": 2, "Condition": 3, "EpisodeOfCare": 4, "CarePlan": 5, "Encounter": 6,
+	"MedicationRequest": 7}
+
+// parseItems decodes the resources to send, in dependency order. Resources
+// without an identifier (Provenance) cannot be keyed and are left out, as
+// are types the partner does not want.
+func parseItems(vs []store.Version, want map[string]bool) ([]item, error) {
 	var items []item
-	byRef := map[string]string{}
 	for _, v := range vs {
 		if v.Deleted || (len(want) > 0 && !want[v.Type]) {
 			continue
 		}
 		var res map[string]any
 		if err := json.Unmarshal(v.Body, &res); err != nil {
-			return nil, nil, fmt.Errorf("decode %s/%s: %w", v.Type, v.ID, err)
+			return nil, fmt.Errorf("decode %s/%s: %w", v.Type, v.ID, err)
 		}
 		cond, ok := conditional(v.Type, res)
 		if !ok {
 			continue
 		}
-		it := item{Type: v.Type, ID: v.ID, VersionID: v.VersionID, fullURL: urnUUID(v.Type + "/" + v.ID), resource: res, cond: cond}
-		byRef[v.Type+"/"+v.ID] = it.fullURL
-		items = append(items, it)
+		items = append(items, item{Type: v.Type, ID: v.ID, VersionID: v.VersionID, fullURL: urnUUID(v.Type + "/" + v.ID), resource: res, cond: cond})
+	}
+	slices.SortStableFunc(items, func(a, b item) int { return rank(a.Type) - rank(b.Type) })
+	return items, nil
+}
+
+func rank(t string) int {
+	if r, ok := typeRank[t]; ok {
+		return r
+	}
+	return 8
+}
+
+// encodeBundle makes the FHIR transaction Bundle that puts every item at
+// the partner with a conditional update keyed on its identifier, so that a
+// replay updates the same copy. References between items become their
+// urn:uuid fullUrls; references to resources the partner already holds
+// become the partner's ids.
+func encodeBundle(items []item, held map[string]store.Delivered) ([]byte, error) {
+	byRef := map[string]string{}
+	for _, it := range items {
+		byRef[it.Type+"/"+it.ID] = it.fullURL
 	}
 	entries := make([]map[string]any, 0, len(items))
 	for _, it := range items {
-		delete(it.resource, "id")
-		if meta, ok := it.resource["meta"].(map[string]any); ok {
+		res := clone(it.resource).(map[string]any)
+		delete(res, "id")
+		if meta, ok := res["meta"].(map[string]any); ok {
 			delete(meta, "versionId")
 			delete(meta, "lastUpdated")
 			if len(meta) == 0 {
-				delete(it.resource, "meta")
+				delete(res, "meta")
 			}
 		}
-		rewrite(it.resource, byRef, held)
+		rewrite(res, byRef, held)
 		entries = append(entries, map[string]any{
 			"fullUrl":  it.fullURL,
-			"resource": it.resource,
+			"resource": res,
 			"request":  map[string]any{"method": "PUT", "url": it.cond},
 		})
 	}
 	b, err := json.Marshal(map[string]any{"resourceType": "Bundle", "type": "transaction", "entry": entries})
 	if err != nil {
-		return nil, nil, fmt.Errorf("encode bundle: %w", err)
+		return nil, fmt.Errorf("encode bundle: %w", err)
 	}
-	return b, items, nil
+	return b, nil
+}
+
+func clone(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		m := make(map[string]any, len(x))
+		for k, c := range x {
+			m[k] = clone(c)
+		}
+		return m
+	case []any:
+		out := make([]any, len(x))
+		for i, c := range x {
+			out[i] = clone(c)
+		}
+		return out
+	}
+	return v
 }
 
 // conditional returns the conditional update URL of a resource keyed on

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strconv"
 	gosync "sync"
 	"time"
@@ -118,7 +119,7 @@ func (w *Worker) deliver(ctx context.Context, a PushArgs) (int, error) {
 	for _, t := range d.Types {
 		want[t] = true
 	}
-	bundle, items, err := buildBundle(vs, want, held)
+	items, err := parseItems(vs, want)
 	if err != nil || !changed(items, held) {
 		return 0, err
 	}
@@ -126,16 +127,32 @@ func (w *Worker) deliver(ctx context.Context, a PushArgs) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	body, err := c.transaction(ctx, bundle)
-	if err != nil {
-		return len(items), err
+	for chunk := range slices.Chunk(items, maxEntries) {
+		bundle, err := encodeBundle(chunk, held)
+		if err != nil {
+			return 0, err
+		}
+		body, err := c.transaction(ctx, bundle)
+		if err != nil {
+			return len(items), err
+		}
+		ds, err := remoteIDs(body, chunk)
+		if err != nil {
+			return len(items), err
+		}
+		if err := w.store.RecordDelivered(ctx, a.PartnerID, ds); err != nil {
+			return len(items), err
+		}
+		for _, d := range ds {
+			held[d.Type+"/"+d.ID] = d
+		}
 	}
-	ds, err := remoteIDs(body, items)
-	if err != nil {
-		return len(items), err
-	}
-	return len(items), w.store.RecordDelivered(ctx, a.PartnerID, ds)
+	return len(items), nil
 }
+
+// maxEntries caps a transaction's entries: Medplum refuses conditional
+// transactions of more than 8.
+const maxEntries = 8
 
 // changed reports whether any item is newer than what the partner holds.
 func changed(items []item, held map[string]store.Delivered) bool {

@@ -127,6 +127,7 @@ async function handle(req, res) {
   const run = () => router.handleRequest(freq, repo);
   const [oc, resource] = await (write ? serialized(run) : run());
   const status = core.getStatus(oc);
+  if (status >= 400 && process.env.FHIR_PEER_DEBUG) process.stderr.write(`fhir-peer ${req.method} ${status}: ${JSON.stringify(resource ?? oc).slice(0, 2000)}\n`);
   const headers = {};
   if (resource?.meta?.versionId) headers.ETag = `W/"${resource.meta.versionId}"`;
   if (resource?.meta?.lastUpdated) headers['Last-Modified'] = new Date(resource.meta.lastUpdated).toUTCString();
