@@ -22,7 +22,9 @@ import (
 
 type noSecrets struct{}
 
-func (noSecrets) Resolve(context.Context, string) (string, error) { return "", fmt.Errorf("no secrets") }
+func (noSecrets) Resolve(context.Context, string) (string, error) {
+	return "", fmt.Errorf("no secrets")
+}
 
 func openStore(t *testing.T) *store.Store {
 	t.Helper()
