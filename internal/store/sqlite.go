@@ -30,22 +30,23 @@ const sqliteParams = "_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)&_pragma
 // every commit (a committed episode survives a crash of the process, but an
 // OS crash or power loss may lose the last commits; see docs/store.md); a
 // 64 MiB page cache, so that the index pages an episode touches are read
-// from memory; and a checkpoint every 4,000 WAL pages (16 MiB) rather than
-// 1,000, so that pages written by several consecutive episodes are copied
-// back once. Transactions begin IMMEDIATE.
+// from memory; and an automatic checkpoint only past 16,000 WAL pages
+// (64 MiB), a backstop: the checkpointer (checkpoint.go) checkpoints in the
+// background. Transactions begin IMMEDIATE.
 const sqliteWriterParams = "&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=cache_size(-65536)" +
-	"&_pragma=wal_autocheckpoint(4000)&_txlock=immediate"
+	"&_pragma=wal_autocheckpoint(16000)&_txlock=immediate"
 
 // sqliteDriver keeps two pools on one database file: a single writer
 // connection, whose transactions begin IMMEDIATE so writers queue in Go and
 // commit in order, and a pool of read-only connections that WAL lets run
-// alongside the writer.
+// alongside the writer; and a background checkpointer.
 type sqliteDriver struct {
 	sqlQuerier // the readers
 	writer     *sql.DB
 	reader     *sql.DB
 	writes     *stmtCache
 	reads      *stmtCache
+	checkpoint *checkpointer
 }
 
 // openSQLite opens (creating it if needed) dataDir/kapgw.db in WAL mode.
@@ -80,9 +81,14 @@ func openSQLite(ctx context.Context, dataDir string, tp trace.TracerProvider) (*
 	}
 	reader.SetMaxOpenConns(8)
 	reader.SetMaxIdleConns(8)
+	ckpt, err := startCheckpointer(path + "?" + sqliteParams)
+	if err != nil {
+		_ = errors.Join(reader.Close(), writer.Close())
+		return nil, fmt.Errorf("open sqlite checkpointer: %w", err)
+	}
 	reads := newStmtCache(reader, 256)
 	return &sqliteDriver{sqlQuerier: sqlQuerier{cachedDB{reader, reads}}, writer: writer, reader: reader,
-		writes: newStmtCache(writer, 256), reads: reads}, nil
+		writes: newStmtCache(writer, 256), reads: reads, checkpoint: ckpt}, nil
 }
 
 func (d *sqliteDriver) begin(ctx context.Context) (txn, error) {
@@ -102,7 +108,7 @@ func (d *sqliteDriver) ping(ctx context.Context) error {
 }
 
 func (d *sqliteDriver) close() error {
-	return errors.Join(d.reads.close(), d.writes.close(), d.reader.Close(), d.writer.Close())
+	return errors.Join(d.checkpoint.close(), d.reads.close(), d.writes.close(), d.reader.Close(), d.writer.Close())
 }
 
 var (
