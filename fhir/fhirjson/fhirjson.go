@@ -32,6 +32,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"regexp"
 	"strings"
 
@@ -81,7 +82,7 @@ func MarshalWith(v any, opts ...Option) ([]byte, error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	raw, err := json.Marshal(v)
+	raw, err := encode(v)
 	if err != nil {
 		return nil, fmt.Errorf("encode fhir json: %w", err)
 	}
@@ -94,6 +95,21 @@ func MarshalWith(v any, opts ...Option) ([]byte, error) {
 		return nil, fmt.Errorf("encode fhir json: %w", err)
 	}
 	return o.applyExtensions(out)
+}
+
+// encode is json.Marshal(v) without its second pass over the bytes when v
+// encodes itself: samply's resource types implement MarshalJSON with
+// json.Marshal, so their output is already compact, valid and HTML-escaped,
+// and json.Marshal would only re-scan and copy it (a fifth of Marshal's
+// time). The rewriter that follows reads the bytes again in any case. A nil
+// pointer still goes through json.Marshal, which writes null.
+func encode(v any) ([]byte, error) {
+	if m, ok := v.(json.Marshaler); ok {
+		if rv := reflect.ValueOf(v); rv.Kind() != reflect.Pointer || !rv.IsNil() {
+			return m.MarshalJSON()
+		}
+	}
+	return json.Marshal(v)
 }
 
 // containedMember encodes `"contained":[...]`, or returns nil when there is
