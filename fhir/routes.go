@@ -48,6 +48,10 @@ func routes(e *echo.Echo, o Options) {
 	api.GET("/:type/:id/_history", handleHistory(reg, srch, true), guard)
 	api.GET("/:type/:id/_history/:vid", handleVRead(o.Reader, srch), guard)
 	api.GET("/Patient/:id/$everything", handleEverything(reg, srch), guard)
+	if o.Audit.Log != nil {
+		api.GET("/AuditEvent", handleAuditSearch(o.Audit.Log), guard, requireAuditScope(auth.Search))
+		api.GET("/AuditEvent/:id", handleAuditRead(o.Audit.Log), guard, requireAuditScope(auth.Read))
+	}
 
 	if o.Exchanges != nil {
 		admin := requireAdmin()

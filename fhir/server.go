@@ -55,6 +55,7 @@ type Options struct {
 	Telemetry    Telemetry         // zero: no tracing, no metrics
 	Pharmacy     PharmacyCallbacks // nil: no pharmacy callback endpoint
 	Exchanges    ExchangeLog       // nil: no exchange log, no /admin/v1/exchanges
+	Audit        Audit             // zero: no AuditEvents
 }
 
 // NewHandler returns the whole HTTP API as one http.Handler.
@@ -63,7 +64,7 @@ func NewHandler(o Options) http.Handler {
 	e.HideBanner = true
 	e.HidePort = true
 	e.HTTPErrorHandler = errorHandler(o.Log)
-	e.Use(traceRequests(o.Telemetry), recordExchanges(o.Log, o.Exchanges, o.MaxBodyBytes), requestIDMiddleware(), accessLog(o.Log), recoverer(o.Log), noStore())
+	e.Use(traceRequests(o.Telemetry), recordExchanges(o.Log, o.Exchanges, o.MaxBodyBytes), requestIDMiddleware(), accessLog(o.Log), recoverer(o.Log), noStore(), auditAccess(o.Audit.Writer))
 	o = withAuthDefaults(o)
 	routes(e, o)
 	return e

@@ -1,0 +1,135 @@
+package fhir_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kapgw/kapgw/fhir"
+	"github.com/kapgw/kapgw/internal/audit"
+	"github.com/kapgw/kapgw/internal/auth"
+	"github.com/kapgw/kapgw/internal/fhirvalid"
+	"github.com/kapgw/kapgw/internal/intake"
+	"github.com/kapgw/kapgw/internal/kap/kaptest"
+	"github.com/kapgw/kapgw/internal/store"
+)
+
+// auditServer starts the API with AuditEvents written by w, seeds one
+// episode and returns its Patient id and an admin token.
+func auditServer(t *testing.T, w fhir.AuditWriter) (srv *httptest.Server, st *store.Store, patient, adminTok string) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := store.Open(ctx, store.Config{DataDir: t.TempDir()}, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if w == nil {
+		aw := audit.NewWriter(st, time.Now, 0)
+		t.Cleanup(aw.Close)
+		w = aw
+	}
+	srv = startAuthed(t, st, fhir.Options{Log: slog.New(slog.NewJSONHandler(io.Discard, nil)), Intake: intake.New(st, time.Now, ""),
+		Reader: st, Ready: st, MaxBodyBytes: maxBody, Now: time.Now, Audit: fhir.Audit{Writer: w, Log: st}})
+	doc := kaptest.Example(kaptest.HomeDosing)
+	var ep struct{ ID string }
+	_ = json.Unmarshal(doc, &ep)
+	if resp, _ := send(t, srv, http.MethodPut, "/kap/v1/episodes/"+ep.ID, "application/json", doc); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("seed: %d", resp.StatusCode)
+	}
+	vs, err := st.EpisodeResources(ctx, ep.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range vs {
+		if v.Type == "Patient" {
+			patient = v.ID
+		}
+	}
+	key := registerClient(t, st, "admin-1", auth.KindAdmin, []string{"system/AuditEvent.rs"}, nil, 1000)
+	return srv, st, patient, token(t, srv, "admin-1", key, "system/AuditEvent.rs")
+}
+
+func TestEveryPatientAccessIsAudited(t *testing.T) {
+	t.Parallel()
+	srv, st, patient, adminTok := auditServer(t, nil)
+	ctx := context.Background()
+	for _, path := range []string{
+		"/fhir/r4/Patient/" + patient,
+		"/fhir/r4/Patient/" + patient + "/_history/1",
+		"/fhir/r4/Observation?patient=Patient/" + patient,
+		"/fhir/r4/Patient/" + patient + "/_history",
+		"/fhir/r4/Patient/" + patient + "/$everything",
+		"/fhir/r4/Patient/missing-one",
+	} {
+		before, _ := st.AuditEvents(ctx, store.AuditFilter{Limit: 1000})
+		resp, _ := send(t, srv, http.MethodGet, path, "", nil)
+		after, _ := st.AuditEvents(ctx, store.AuditFilter{Limit: 1000})
+		if len(after) <= len(before) {
+			t.Errorf("GET %s (%d): no AuditEvent", path, resp.StatusCode)
+			continue
+		}
+		got := after[0]
+		wantOutcome := "0"
+		if resp.StatusCode >= 400 {
+			wantOutcome = "4"
+		}
+		if got.ClientID != "clinic-platform" || got.Outcome != wantOutcome || (resp.StatusCode < 400 && got.PatientID != patient) {
+			t.Errorf("GET %s (%d): AuditEvent %+v", path, resp.StatusCode, got)
+		}
+	}
+
+	// Only admins with system/AuditEvent.rs search them.
+	if resp, _ := send(t, srv, http.MethodGet, "/fhir/r4/AuditEvent?patient="+patient, "", nil); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("clinic searching AuditEvents: %d, want 403", resp.StatusCode)
+	}
+	resp, body := adminGet(t, srv, adminTok, "/fhir/r4/AuditEvent?patient="+patient+"&_count=2")
+	var b struct {
+		Total *int
+		Link  []struct{ Relation, URL string }
+		Entry []struct{ Resource json.RawMessage }
+	}
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &b) != nil || len(b.Entry) != 2 || len(b.Link) != 2 {
+		t.Fatalf("admin AuditEvent search: %d %s", resp.StatusCode, body)
+	}
+	fhirvalid.New(t).Check(t, body, b.Entry[0].Resource)
+	next := strings.TrimPrefix(b.Link[1].URL, srv.URL)
+	if resp, body := adminGet(t, srv, adminTok, next); resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"AuditEvent"`) {
+		t.Errorf("next page: %d", resp.StatusCode)
+	}
+	var id struct{ ID string }
+	_ = json.Unmarshal(b.Entry[0].Resource, &id)
+	if resp, _ := adminGet(t, srv, adminTok, "/fhir/r4/AuditEvent/"+id.ID); resp.StatusCode != http.StatusOK {
+		t.Errorf("AuditEvent read: %d", resp.StatusCode)
+	}
+	if resp, _ := adminGet(t, srv, adminTok, "/fhir/r4/AuditEvent?name=x"); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("unsupported parameter: %d, want 400", resp.StatusCode)
+	}
+}
+
+// failingAudit cannot write anything.
+type failingAudit struct{}
+
+func (failingAudit) Record(context.Context, audit.Access) error { return errors.New("database down") }
+
+func TestAccessIsRefusedWhenItCannotBeAudited(t *testing.T) {
+	t.Parallel()
+	srv, _, patient, _ := auditServer(t, failingAudit{})
+	resp, body := send(t, srv, http.MethodGet, "/fhir/r4/Patient/"+patient, "", nil)
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("status %d, want 503", resp.StatusCode)
+	}
+	if oo := decodeOutcome(t, resp, body); oo.Issue[0].Code != "transient" || strings.Contains(string(body), patient) || resp.Header.Get("ETag") != "" {
+		t.Errorf("refusal leaks or is wrong: %s", body)
+	}
+}
