@@ -31,6 +31,7 @@ type Config struct {
 	Vault           secrets.Config // empty Addr: the development secret store
 	Auth            Auth           // SMART tokens and rate limits (auth.go)
 	Pharmacy        Pharmacy       // e-prescribing (pharmacy.go)
+	Audit           Audit          // AuditEvents and the exchange log (audit.go)
 }
 
 // setting describes one configuration value: its flag, its environment
@@ -70,7 +71,7 @@ func settings() []setting {
 				c.ShutdownTimeout = d
 				return nil
 			}},
-	}, append(append(vaultSettings(), authSettings()...), pharmacySettings()...)...)
+	}, append(append(append(vaultSettings(), authSettings()...), pharmacySettings()...), auditSettings()...)...)
 }
 
 // Load reads the configuration of a subcommand: defaults, then environment
@@ -126,6 +127,7 @@ func (c Config) Validate() error {
 	errs = append(errs, c.validateVault()...)
 	errs = append(errs, c.Auth.validate()...)
 	errs = append(errs, c.Pharmacy.validate()...)
+	errs = append(errs, c.Audit.validate(c.Profile)...)
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
