@@ -189,6 +189,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	defer gate.close()
 
+	aud, stopAudit := startAudit(ctx, log, cfg.Audit, st)
+	defer stopAudit()
 	handler := fhir.NewHandler(fhir.Options{
 		Log:          log,
 		Intake:       rx.intake(intake.New(st, time.Now, cfg.SystemBase)),
@@ -202,6 +204,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		RateLimits:   gate.limits,
 		Pharmacy:     rx.fhirCallbacks(),
 		Exchanges:    xlog,
+		Audit:        aud,
 	})
 	return serve(ctx, log, cfg, ln, handler)
 }
