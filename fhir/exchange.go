@@ -18,7 +18,7 @@ import (
 // ExchangeLog records exchanges and shows them to admins;
 // *exchange.Recorder is it.
 type ExchangeLog interface {
-	Record(ctx context.Context, e store.Exchange, payload []byte) (int64, error)
+	Enqueue(ctx context.Context, e store.Exchange, payload []byte) error
 	Exchanges(ctx context.Context, f store.ExchangeFilter) ([]store.Exchange, error)
 	Payload(ctx context.Context, id int64, adminID string) ([]byte, error)
 }
@@ -74,7 +74,7 @@ func recordExchanges(log *slog.Logger, x ExchangeLog, maxBody int64) echo.Middle
 				payload = body.Bytes()
 			}
 			ctx := c.Request().Context()
-			if _, err := x.Record(ctx, e, payload); err != nil {
+			if err := x.Enqueue(ctx, e, payload); err != nil {
 				log.WarnContext(ctx, "exchange not recorded", "route", c.Path(), "request_id", requestID(c), "err", err.Error())
 			}
 			return nil

@@ -16,14 +16,21 @@ import (
 	"github.com/kapgw/kapgw/internal/store"
 )
 
+// exchangeQueue is how many exchange rows may wait for the background
+// writer before new ones are dropped.
+const exchangeQueue = 8192
+
 // newExchangeLog returns the exchange log recorder, encrypting payloads with
-// the Transit key kapgw-exchange (a local key with the development store).
+// the Transit key kapgw-exchange (a local key with the development store),
+// and writing HTTP exchanges in background batches until Close.
 func newExchangeLog(ctx context.Context, log *slog.Logger, sec *secrets.Backend, st *store.Store) (*exchange.Recorder, error) {
 	c, err := sec.ExchangeCipher(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("exchange log: %w", err)
 	}
-	return exchange.New(st, c, log, time.Now), nil
+	r := exchange.New(st, c, log, time.Now)
+	r.StartBatching(exchangeQueue)
+	return r, nil
 }
 
 const exchangesUsage = `kapgw exchanges: what happened to a request, from the exchange log

@@ -169,6 +169,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
+	defer xlog.Close()
 	rx, err := newRx(log, cfg, st, secretsSource, signers.Rx, xlog.Journal(), tel.TracerProvider)
 	if err != nil {
 		return fmt.Errorf("pharmacy: %w", err)

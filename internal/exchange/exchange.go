@@ -42,6 +42,7 @@ type Store interface {
 	AddExchange(ctx context.Context, e store.Exchange) (int64, error)
 	ExchangeByID(ctx context.Context, id int64) (store.Exchange, error)
 	Exchanges(ctx context.Context, f store.ExchangeFilter) ([]store.Exchange, error)
+	AddExchanges(ctx context.Context, es []store.Exchange) error
 }
 
 // Recorder writes the exchange log.
@@ -50,6 +51,7 @@ type Recorder struct {
 	cipher secrets.Cipher
 	log    *slog.Logger
 	now    func() time.Time
+	batch  *batcher // nil: Enqueue writes at once
 }
 
 // New returns a recorder writing to st and encrypting payloads with c.
@@ -65,6 +67,15 @@ func New(st Store, c secrets.Cipher, log *slog.Logger, now func() time.Time) *Re
 // A payload that cannot be encrypted is left out (the row records
 // error class payload_unencrypted) rather than stored in the clear.
 func (r *Recorder) Record(ctx context.Context, e store.Exchange, payload []byte) (int64, error) {
+	id, err := r.st.AddExchange(ctx, r.prepare(ctx, e, payload))
+	if err != nil {
+		return 0, fmt.Errorf("record exchange: %w", err)
+	}
+	return id, nil
+}
+
+// prepare fills the trace id and time and encrypts the payload.
+func (r *Recorder) prepare(ctx context.Context, e store.Exchange, payload []byte) store.Exchange {
 	if e.TraceID == "" {
 		if sc := trace.SpanContextFromContext(ctx); sc.HasTraceID() {
 			e.TraceID = sc.TraceID().String()
@@ -83,11 +94,7 @@ func (r *Recorder) Record(ctx context.Context, e store.Exchange, payload []byte)
 		}
 		e.Payload = ct
 	}
-	id, err := r.st.AddExchange(ctx, e)
-	if err != nil {
-		return 0, fmt.Errorf("record exchange: %w", err)
-	}
-	return id, nil
+	return e
 }
 
 // Exchanges lists the log, newest first, without payloads.

@@ -93,3 +93,23 @@ func TestJournalRecordsWireStepsOnly(t *testing.T) {
 		t.Fatalf("exchanges = %+v", got)
 	}
 }
+
+func TestBatchedRowsAreAllWrittenByClose(t *testing.T) {
+	t.Parallel()
+	r, st := newRecorder(t)
+	r.StartBatching(1024)
+	ctx := context.Background()
+	for range 300 {
+		if err := r.Enqueue(ctx, store.Exchange{Kind: exchange.KindPull, Direction: exchange.In, PartnerID: "ehr-a", Status: "ok"}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.Close()
+	if err := r.Enqueue(ctx, store.Exchange{Kind: exchange.KindPull, Direction: exchange.In, PartnerID: "ehr-a", Status: "ok"}, nil); err != nil {
+		t.Fatalf("Enqueue after Close: %v", err)
+	}
+	got, err := st.Exchanges(ctx, store.ExchangeFilter{Limit: 1000})
+	if err != nil || len(got) != 301 {
+		t.Fatalf("%d rows, want 301 (%v)", len(got), err)
+	}
+}

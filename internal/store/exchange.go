@@ -61,6 +61,27 @@ func (s *Store) AddExchange(ctx context.Context, e Exchange) (int64, error) {
 	return id, err
 }
 
+// AddExchanges appends many exchanges in one transaction: the batched
+// writes of the exchange log.
+func (s *Store) AddExchanges(ctx context.Context, es []Exchange) error {
+	if len(es) == 0 {
+		return nil
+	}
+	stmts := make([]stmt, len(es))
+	for i, e := range es {
+		var payload any
+		if e.Payload != "" {
+			payload = e.Payload
+		}
+		stmts[i] = stmt{what: "insert exchange", sql: `INSERT INTO exchange (at, kind, direction, trace_id, episode_id, partner_id,
+			refs, operation, status, code, attempt, duration_ms, error_class, payload)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+			args: []any{millis(e.At), e.Kind, e.Direction, e.TraceID, e.EpisodeID, e.PartnerID, strings.Join(e.Refs, " "),
+				e.Operation, e.Status, e.Code, max(e.Attempt, 1), e.Duration.Milliseconds(), e.ErrorClass, payload}}
+	}
+	return s.write(ctx, "add exchanges", func(tx txn) error { return tx.execBatch(ctx, stmts) })
+}
+
 const exchangeColumns = `id, at, kind, direction, trace_id, episode_id, partner_id, refs, operation,
 	status, code, attempt, duration_ms, error_class, payload IS NOT NULL`
 

@@ -29,14 +29,21 @@ func testExchanges(t *testing.T, open opener) {
 		{At: t0.Add(time.Minute), Kind: "pharmacy", Direction: "out", TraceID: "t1", EpisodeID: "ep-1", Refs: []string{"MedicationRequest/mr-1"}, Operation: "NewRx", Status: "unknown", Attempt: 2, Duration: 1500 * time.Millisecond, ErrorClass: "timeout"},
 		{At: t0.Add(2 * time.Minute), Kind: "pull", Direction: "in", TraceID: "t2", PartnerID: "ehr-a", Refs: []string{"Patient/p1", "Observation/o1"}, Status: "ok", Code: "200"},
 	}
+	if err := s.AddExchanges(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
 	var ids []int64
-	for _, e := range rows {
+	for _, e := range rows[:1] {
 		id, err := s.AddExchange(ctx, e)
 		if err != nil {
 			t.Fatalf("AddExchange: %v", err)
 		}
 		ids = append(ids, id)
 	}
+	if err := s.AddExchanges(ctx, rows[1:]); err != nil {
+		t.Fatalf("AddExchanges: %v", err)
+	}
+	ids = append(ids, ids[0]+1, ids[0]+2)
 	list := func(f ExchangeFilter) []int64 {
 		t.Helper()
 		got, err := s.Exchanges(ctx, f)

@@ -1,0 +1,131 @@
+package fhir_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	"github.com/kapgw/kapgw/fhir"
+	"github.com/kapgw/kapgw/internal/audit"
+	"github.com/kapgw/kapgw/internal/exchange"
+	"github.com/kapgw/kapgw/internal/intake"
+	"github.com/kapgw/kapgw/internal/kap/kaptest"
+	"github.com/kapgw/kapgw/internal/secrets"
+	"github.com/kapgw/kapgw/internal/store"
+	"github.com/kapgw/kapgw/internal/telemetry"
+)
+
+// BenchmarkReadByIDAudit measures GET /fhir/r4/{type}/{id} with 8
+// concurrent clients on SQLite and PostgreSQL: audit and exchange log off;
+// AuditEvents on (group-committed, each response held until durable); the
+// exchange log on (one row per request); both; and both with tracing at
+// the default sampler (parentbased_always_on, batch exporter that drops).
+func BenchmarkReadByIDAudit(b *testing.B) {
+	cases := []struct {
+		name                   string
+		audit, exchange, trace bool
+	}{
+		{"off", false, false, false},
+		{"audit", true, false, false},
+		{"exchange-log", false, true, false},
+		{"audit+exchange-log", true, true, false},
+		{"audit+exchange-log+tracing", true, true, true},
+	}
+	for _, kind := range []string{"sqlite", "postgres"} {
+		for _, c := range cases {
+			b.Run(kind+"/"+c.name, func(b *testing.B) {
+				ctx := context.Background()
+				cfg := store.Config{DataDir: b.TempDir()}
+				if kind == "postgres" {
+					cfg.DatabaseURL = benchPostgres(b)
+				}
+				var tp *sdktrace.TracerProvider
+				if c.trace {
+					tp = sdktrace.NewTracerProvider(sdktrace.WithBatcher(discard{}),
+						sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.AlwaysSample())))
+					b.Cleanup(func() { tp.Shutdown(context.Background()) })
+					cfg.Tracer = tp
+				}
+				st, err := store.Open(ctx, cfg, time.Now)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(func() { st.Close() })
+				if err := st.Migrate(ctx); err != nil {
+					b.Fatal(err)
+				}
+				log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+				o := fhir.Options{Log: log, Intake: intake.New(st, time.Now, ""), Reader: st, Ready: st, MaxBodyBytes: 1 << 20, Now: time.Now}
+				if c.audit {
+					w := audit.NewWriter(st, time.Now, 0)
+					b.Cleanup(w.Close)
+					o.Audit = fhir.Audit{Writer: w, Log: st}
+				}
+				if c.exchange {
+					dev, err := secrets.OpenDevStore(ctx, log, filepath.Join(b.TempDir(), "secrets"))
+					if err != nil {
+						b.Fatal(err)
+					}
+					ci, err := dev.Cipher(ctx, secrets.ExchangeKey)
+					if err != nil {
+						b.Fatal(err)
+					}
+					x := exchange.New(st, ci, log, time.Now)
+					x.StartBatching(8192)
+					b.Cleanup(x.Close)
+					o.Exchanges = x
+				}
+				if c.trace {
+					tel, err := telemetry.New(ctx, telemetry.Options{})
+					if err != nil {
+						b.Fatal(err)
+					}
+					o.Telemetry = fhir.Telemetry{Tracer: tp, Meter: tel.MeterProvider, Propagator: tel.Propagator, Metrics: tel.Metrics}
+				}
+				srv := startAuthed(b, st, o)
+				srv.Client().Transport.(*bearerTransport).base.(*http.Transport).MaxIdleConnsPerHost = 64
+				body, id := variant(kaptest.Example("home-dosing"), 1)
+				req, _ := http.NewRequest(http.MethodPut, srv.URL+"/kap/v1/episodes/"+id, bytes.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				resp, err := srv.Client().Do(req)
+				if err != nil || resp.StatusCode != http.StatusCreated {
+					b.Fatalf("seed episode: %v", err)
+				}
+				resp.Body.Close()
+				vs, err := st.EpisodeResources(ctx, id)
+				if err != nil || len(vs) == 0 {
+					b.Fatalf("seeded resources: %v", err)
+				}
+				var n atomic.Int64
+				b.SetParallelism(4)
+				b.ResetTimer()
+				start := time.Now()
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						v := vs[int(n.Add(1))%len(vs)]
+						resp, err := srv.Client().Get(srv.URL + "/fhir/r4/" + v.Type + "/" + v.ID)
+						if err != nil {
+							b.Error(err)
+							return
+						}
+						io.Copy(io.Discard, resp.Body)
+						resp.Body.Close()
+						if resp.StatusCode != http.StatusOK {
+							b.Errorf("status %d", resp.StatusCode)
+							return
+						}
+					}
+				})
+				b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "req/s")
+			})
+		}
+	}
+}
