@@ -107,8 +107,8 @@ func (s *Store) lockResources(ctx context.Context, tx txn, keys []key) (map[key]
 			}
 			fmt.Fprintf(&values, "($%d, $%d, 0, 0, 0, '')", 2*i+1, 2*i+2)
 		}
-		err := tx.exec(ctx, `INSERT INTO resource (type, id, version_id, seq, last_updated, content_hash) VALUES `+
-			values.String()+` ON CONFLICT DO NOTHING`, keyArgs(part)...)
+		err := tx.exec(ctx, s.dialect.insertIgnore(`INSERT INTO resource (type, id, version_id, seq, last_updated, content_hash) VALUES `+
+			values.String()), keyArgs(part)...)
 		if err != nil {
 			return nil, fmt.Errorf("create resource rows: %w", err)
 		}
@@ -214,4 +214,15 @@ func linkWrites(ctx context.Context, tx txn, episodeID string, res []Resource) (
 			[]any{episodeID, r.Type, r.ID}})
 	}
 	return batch, nil
+}
+
+// insertIgnore makes insert (an INSERT ... VALUES) skip rows whose key
+// exists. SQLite's INSERT OR IGNORE does so without the statement journal
+// that ON CONFLICT DO NOTHING needs for a multi-row insert; the rows it
+// writes always have every column, so it ignores nothing else.
+func (d dialect) insertIgnore(insert string) string {
+	if d.name == "sqlite" {
+		return strings.Replace(insert, "INSERT INTO", "INSERT OR IGNORE INTO", 1)
+	}
+	return insert + ` ON CONFLICT DO NOTHING`
 }
