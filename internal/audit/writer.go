@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/kapgw/kapgw/internal/store"
@@ -35,6 +36,11 @@ type Writer struct {
 	stopped  chan struct{}
 }
 
+// committers is how many batches may commit at once. More than one lets
+// PostgreSQL overlap one batch's commit round trip with the next; SQLite's
+// single writer serialises them anyway.
+const committers = 2
+
 // NewWriter starts a writer committing at most maxBatch records per
 // transaction (default 256). Close stops it.
 func NewWriter(st Store, now func() time.Time, maxBatch int) *Writer {
@@ -46,7 +52,11 @@ func NewWriter(st Store, now func() time.Time, maxBatch int) *Writer {
 	}
 	w := &Writer{st: st, now: now, maxBatch: maxBatch, queue: make(chan request, maxBatch),
 		stop: make(chan struct{}), stopped: make(chan struct{})}
-	go w.loop()
+	var wg sync.WaitGroup
+	for range committers {
+		wg.Go(w.loop)
+	}
+	go func() { wg.Wait(); close(w.stopped) }()
 	return w
 }
 
@@ -85,7 +95,6 @@ func (w *Writer) Record(ctx context.Context, a Access) error {
 
 // loop commits batches until Close; requests still queued then fail.
 func (w *Writer) loop() {
-	defer close(w.stopped)
 	for {
 		select {
 		case r := <-w.queue:
