@@ -26,18 +26,23 @@ import (
 // BenchmarkReadByIDAudit measures GET /fhir/r4/{type}/{id} with 8
 // concurrent clients on SQLite and PostgreSQL: audit and exchange log off;
 // AuditEvents on (group-committed, each response held until durable); the
-// exchange log on (one row per request); both; and both with tracing at
-// the default sampler (parentbased_always_on, batch exporter that drops).
+// exchange log on (one row per request, batched in the background); both;
+// and both with tracing at the default sampler (parentbased_always_on,
+// batch exporter that drops). The -32-clients cases show how the group
+// commit amortises with more requests in flight.
 func BenchmarkReadByIDAudit(b *testing.B) {
 	cases := []struct {
 		name                   string
 		audit, exchange, trace bool
+		perCPU                 int // clients per GOMAXPROCS
 	}{
-		{"off", false, false, false},
-		{"audit", true, false, false},
-		{"exchange-log", false, true, false},
-		{"audit+exchange-log", true, true, false},
-		{"audit+exchange-log+tracing", true, true, true},
+		{"off", false, false, false, 4},
+		{"audit", true, false, false, 4},
+		{"exchange-log", false, true, false, 4},
+		{"audit+exchange-log", true, true, false, 4},
+		{"audit+exchange-log+tracing", true, true, true, 4},
+		{"off-32-clients", false, false, false, 16},
+		{"audit-32-clients", true, false, false, 16},
 	}
 	for _, kind := range []string{"sqlite", "postgres"} {
 		for _, c := range cases {
@@ -105,7 +110,7 @@ func BenchmarkReadByIDAudit(b *testing.B) {
 					b.Fatalf("seeded resources: %v", err)
 				}
 				var n atomic.Int64
-				b.SetParallelism(4)
+				b.SetParallelism(c.perCPU)
 				b.ResetTimer()
 				start := time.Now()
 				b.RunParallel(func(pb *testing.PB) {
