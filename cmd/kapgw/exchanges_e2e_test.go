@@ -43,7 +43,7 @@ func TestExchangeLogFollowsAPrescription(t *testing.T) {
 
 	type row struct {
 		Kind, Direction, Status, EpisodeID, PartnerID, TraceID string
-		Attempt                                              int
+		Attempt                                                int
 	}
 	var rows []row
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
@@ -58,7 +58,9 @@ func TestExchangeLogFollowsAPrescription(t *testing.T) {
 			break
 		}
 	}
-	if !has(rows, func(r row) bool { return r.Kind == "intake" && r.Direction == "in" && r.EpisodeID == id && r.PartnerID == "clinic-platform" }) {
+	if !has(rows, func(r row) bool {
+		return r.Kind == "intake" && r.Direction == "in" && r.EpisodeID == id && r.PartnerID == "clinic-platform"
+	}) {
 		t.Errorf("no intake row in trace %s: %+v", trace, rows)
 	}
 	if !has(rows, func(r row) bool {
