@@ -31,7 +31,8 @@ kapgw_vault_main() {
 
 	local i line=""
 	for i in $(seq 1 120); do
-		line="$(head -n 1 "$dir/ready.json")"
+		# The background job may not have created the file yet.
+		line="$(head -n 1 "$dir/ready.json" 2>/dev/null || true)"
 		[ -n "$line" ] && break
 		if ! kill -0 "$pid" 2>/dev/null; then
 			echo "vault: vaultdev exited; see $dir/server.log" >&2
