@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -34,40 +33,8 @@ type gateway struct {
 // ready. The gateway is stopped, and its exit checked, when the test ends.
 func startGateway(t *testing.T, flags ...string) *gateway {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	args := append([]string{"kapgw", "serve", "--addr", "127.0.0.1:0"}, flags...)
-	g := &gateway{done: make(chan error, 1), stop: cancel, flags: flags}
-	go func() {
-		err := run(ctx, args, func(string) string { return "" }, pw, io.Discard)
-		pw.CloseWithError(fmt.Errorf("run returned: %v", err))
-		g.done <- err
-	}()
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			var line struct{ Msg, Addr string }
-			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "listening" {
-				addr <- line.Addr
-			}
-		}
-	}()
-	select {
-	case a := <-addr:
-		g.base = "http://" + a
-	case err := <-g.done:
-		t.Fatalf("gateway exited before listening: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("gateway did not start listening within 30s")
-	}
-	t.Cleanup(func() {
-		cancel()
-		if err := <-g.done; err != nil {
-			t.Errorf("gateway exit: %v", err)
-		}
-	})
-	waitReady(t, g.base)
+	g, _ := startHooked(t, hooks{}, func(string) string { return "" }, flags...)
+	g.flags = flags
 	return g
 }
 
