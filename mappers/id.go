@@ -32,11 +32,11 @@ func ID(resourceType string, keys ...string) string {
 	}
 	sum := sha256.Sum256(in)
 	prefix := idPrefix(resourceType)
-	out := make([]byte, len(prefix)+1+idEncoding.EncodedLen(idHashBytes))
-	n := copy(out, prefix)
+	var out [64]byte // prefixes are short: the id is at most 38 characters
+	n := copy(out[:], prefix)
 	out[n] = '-'
 	idEncoding.Encode(out[n+1:], sum[:idHashBytes])
-	return string(out)
+	return string(out[:n+1+idEncoding.EncodedLen(idHashBytes)])
 }
 
 func idPrefix(resourceType string) string {

@@ -1,6 +1,7 @@
 package mappers
 
 import (
+	"strings"
 	"time"
 
 	r4 "github.com/samply/golang-fhir-models/fhir-models/fhir"
@@ -12,8 +13,24 @@ import (
 func (b *builder) provenance() {
 	id := ID("Provenance", b.ep.ID, b.opts.DocumentDigest)
 	targets := make([]r4.Reference, len(b.out))
+	refs := make([]string, len(b.out)) // one allocation for every pointer
+	size := 0
+	for _, r := range b.out {
+		size += len(r.Type) + 1 + len(r.ID)
+	}
+	var all strings.Builder // one allocation for every reference string
+	all.Grow(size)
+	for _, r := range b.out {
+		all.WriteString(r.Type)
+		all.WriteByte('/')
+		all.WriteString(r.ID)
+	}
+	joined, at := all.String(), 0
 	for i, r := range b.out {
-		targets[i] = ref(r.Type, r.ID)
+		n := len(r.Type) + 1 + len(r.ID)
+		refs[i] = joined[at : at+n]
+		at += n
+		targets[i] = r4.Reference{Reference: &refs[i]}
 	}
 	b.add("Provenance", id, Episode, &r4.Provenance{
 		Id:       ptr(id),
