@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/riverqueue/river"
+
 	"github.com/kapgw/kapgw/fhir"
 	"github.com/kapgw/kapgw/internal/config"
 	"github.com/kapgw/kapgw/internal/intake"
@@ -170,14 +172,22 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	defer xlog.Close()
-	rx, err := newRx(log, cfg, st, secretsSource, signers.Rx, xlog.Journal(), tel.TracerProvider)
+	workers := river.NewWorkers()
+	rx, err := newRx(cfg, st, secretsSource, signers.Rx, xlog.Journal(), workers)
 	if err != nil {
 		return fmt.Errorf("pharmacy: %w", err)
 	}
-	if err := rx.start(ctx); err != nil {
-		return fmt.Errorf("pharmacy: %w", err)
+	addSyncWorker(workers, log, cfg, st, sec, tel)
+	queue, err := jobs.New(st, log, jobs.Config{Workers: workers, TracerProvider: tel.TracerProvider})
+	if err != nil {
+		return fmt.Errorf("job queue: %w", err)
 	}
-	defer rx.stop(log, cfg.ShutdownTimeout)
+	rx.bind(queue)
+	stopQueue, err := startQueue(ctx, log, queue, cfg.ShutdownTimeout)
+	if err != nil {
+		return err
+	}
+	defer stopQueue()
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -194,7 +204,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	defer stopAudit()
 	handler := fhir.NewHandler(fhir.Options{
 		Log:          log,
-		Intake:       rx.intake(intake.New(st, time.Now, cfg.SystemBase)),
+		Intake:       rx.intake(intake.New(st, time.Now, cfg.SystemBase)).WithOutbox(newOutbox(st, queue)),
 		Reader:       st,
 		Ready:        st,
 		MaxBodyBytes: cfg.MaxBodyBytes,

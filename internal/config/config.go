@@ -32,6 +32,7 @@ type Config struct {
 	Auth            Auth           // SMART tokens and rate limits (auth.go)
 	Pharmacy        Pharmacy       // e-prescribing (pharmacy.go)
 	Audit           Audit          // AuditEvents and the exchange log (audit.go)
+	Sync            Sync           // pushes to partner EHRs (sync.go)
 }
 
 // setting describes one configuration value: its flag, its environment
@@ -71,7 +72,7 @@ func settings() []setting {
 				c.ShutdownTimeout = d
 				return nil
 			}},
-	}, append(append(append(vaultSettings(), authSettings()...), pharmacySettings()...), auditSettings()...)...)
+	}, append(append(append(vaultSettings(), authSettings()...), pharmacySettings()...), append(auditSettings(), syncSettings()...)...)...)
 }
 
 // Load reads the configuration of a subcommand: defaults, then environment
@@ -128,6 +129,7 @@ func (c Config) Validate() error {
 	errs = append(errs, c.Auth.validate()...)
 	errs = append(errs, c.Pharmacy.validate()...)
 	errs = append(errs, c.Audit.validate(c.Profile)...)
+	errs = append(errs, c.Sync.validate(c.Profile)...)
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:

@@ -40,13 +40,17 @@ type partnerClient struct {
 	limit  *rate.Limiter
 }
 
-func newPartnerClient(d store.Destination, secrets Resolver, now func() time.Time) (*partnerClient, error) {
+func newPartnerClient(d store.Destination, secrets Resolver, now func() time.Time, wrap func(http.RoundTripper) http.RoundTripper) (*partnerClient, error) {
 	u, err := url.Parse(d.BaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("destination %s: %w", d.PartnerID, ErrAddress)
 	}
+	var rt http.RoundTripper = guardedTransport(Allow(d.Allow))
+	if wrap != nil {
+		rt = wrap(rt)
+	}
 	hc := &http.Client{
-		Transport: guardedTransport(Allow(d.Allow)),
+		Transport: rt,
 		Timeout:   60 * time.Second,
 		// The token never follows a redirect to another host; FHIR
 		// writes are not redirected at all.

@@ -44,6 +44,7 @@ type Worker struct {
 	now     func() time.Time
 	backoff Backoff
 	holder  string
+	wrap    func(http.RoundTripper) http.RoundTripper // nil: the guarded transport as is
 
 	mu      gosync.Mutex
 	clients map[string]*partnerClient
@@ -61,6 +62,13 @@ func NewWorker(st Store, secrets Resolver, log *slog.Logger, now func() time.Tim
 	}
 	return &Worker{store: st, secrets: secrets, log: log, now: now, backoff: b, holder: holder,
 		clients: map[string]*partnerClient{}, waits: map[int64]time.Duration{}}
+}
+
+// WithTransport wraps every partner client's guarded transport, for
+// example with tracing; the guard stays innermost. Call it before work.
+func (w *Worker) WithTransport(wrap func(http.RoundTripper) http.RoundTripper) *Worker {
+	w.wrap = wrap
+	return w
 }
 
 // Timeout bounds one attempt (the lease outlives it).
@@ -171,7 +179,7 @@ func (w *Worker) client(d store.Destination) (*partnerClient, error) {
 	if c, ok := w.clients[d.PartnerID]; ok && sameDestination(c.dest, d) {
 		return c, nil
 	}
-	c, err := newPartnerClient(d, w.secrets, w.now)
+	c, err := newPartnerClient(d, w.secrets, w.now, w.wrap)
 	if err != nil {
 		return nil, err
 	}
