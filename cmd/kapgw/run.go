@@ -28,6 +28,7 @@ Usage:
   kapgw partners ...      manage registered API clients (kapgw partners help)
   kapgw exchanges [flags] list the exchange log by trace, episode, partner, status (kapgw exchanges help)
   kapgw rx ...            blocked prescriptions, a prescription's timeline, the signing key (kapgw rx help)
+  kapgw sync ...          partner destinations, push status, dead letters, replay (kapgw sync help)
   kapgw help              show this help
 
 Flags (each also read from its environment variable):
@@ -63,6 +64,8 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 		return runExchanges(ctx, rest, getenv, stdout, stderr)
 	case "rx":
 		return runRx(ctx, rest, getenv, stdout, stderr)
+	case "sync":
+		return runSync(ctx, rest, getenv, stdout, stderr)
 	}
 	printUsage(stderr)
 	return fmt.Errorf("%w: unknown command %q", errUsage, cmd)
