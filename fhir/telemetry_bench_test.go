@@ -1,12 +1,10 @@
 package fhir_test
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
 	"net/http"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,7 +13,6 @@ import (
 
 	"github.com/kapgw/kapgw/fhir"
 	"github.com/kapgw/kapgw/internal/intake"
-	"github.com/kapgw/kapgw/internal/kap/kaptest"
 	"github.com/kapgw/kapgw/internal/store"
 	"github.com/kapgw/kapgw/internal/telemetry"
 )
@@ -75,35 +72,7 @@ func BenchmarkReadByIDTracing(b *testing.B) {
 			}
 			srv := startAuthed(b, st, o)
 			srv.Client().Transport.(*bearerTransport).base.(*http.Transport).MaxIdleConnsPerHost = 64
-			body, id := variant(kaptest.Example("home-dosing"), 1)
-			req, _ := http.NewRequest(http.MethodPut, srv.URL+"/kap/v1/episodes/"+id, bytes.NewReader(body))
-			req.Header.Set("Content-Type", "application/json")
-			resp, err := srv.Client().Do(req)
-			if err != nil || resp.StatusCode != http.StatusCreated {
-				b.Fatalf("seed episode: %v", err)
-			}
-			resp.Body.Close()
-			vs, err := st.EpisodeResources(ctx, id)
-			if err != nil || len(vs) == 0 {
-				b.Fatalf("seeded resources: %v", err)
-			}
-			var n atomic.Int64
-			b.SetParallelism(4)
-			b.ResetTimer()
-			start := time.Now()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					v := vs[int(n.Add(1))%len(vs)]
-					resp, err := srv.Client().Get(srv.URL + "/fhir/r4/" + v.Type + "/" + v.ID)
-					if err != nil {
-						b.Error(err)
-						return
-					}
-					io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-				}
-			})
-			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "req/s")
+			benchReadByID(b, srv, st, 4)
 		})
 	}
 }
