@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -50,40 +49,30 @@ func (s *Store) AddAuditEvents(ctx context.Context, recs []AuditRecord) error {
 
 // AuditEvents lists AuditEvents matching f, newest first.
 func (s *Store) AuditEvents(ctx context.Context, f AuditFilter) ([]AuditRecord, error) {
-	var where []string
-	var args []any
-	add := func(cond string, v any) {
-		args = append(args, v)
-		where = append(where, strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(args))))
-	}
+	var w filter
 	if f.ID != "" {
-		add("id = ?", f.ID)
+		w.add("id = ?", f.ID)
 	}
 	if f.ClientID != "" {
-		add("client_id = ?", f.ClientID)
+		w.add("client_id = ?", f.ClientID)
 	}
 	if f.PatientID != "" {
-		add("patient_id = ?", f.PatientID)
+		w.add("patient_id = ?", f.PatientID)
 	}
 	if !f.Since.IsZero() {
-		add("recorded >= ?", millis(f.Since))
+		w.add("recorded >= ?", millis(f.Since))
 	}
 	if !f.Until.IsZero() {
-		add("recorded < ?", millis(f.Until))
+		w.add("recorded < ?", millis(f.Until))
 	}
 	if f.Before > 0 {
-		add("seq < ?", f.Before)
+		w.add("seq < ?", f.Before)
 	}
 	q := `SELECT seq, id, recorded, client_id, patient_id, action, outcome, body FROM audit_event`
-	if len(where) > 0 {
-		q += ` WHERE ` + strings.Join(where, " AND ")
-	}
-	limit := f.Limit
-	if limit <= 0 || limit > 1000 {
-		limit = 100
-	}
+	q += w.clause()
+	limit := pageSize(f.Limit)
 	q += ` ORDER BY seq DESC LIMIT ` + strconv.Itoa(limit)
-	rs, err := s.drv.query(ctx, q, args...)
+	rs, err := s.drv.query(ctx, q, w.args...)
 	if err != nil {
 		return nil, fmt.Errorf("list audit events: %w", err)
 	}

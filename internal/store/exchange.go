@@ -88,40 +88,30 @@ const exchangeColumns = `id, at, kind, direction, trace_id, episode_id, partner_
 // Exchanges lists exchange log rows matching f, newest first, without
 // payloads.
 func (s *Store) Exchanges(ctx context.Context, f ExchangeFilter) ([]Exchange, error) {
-	var where []string
-	var args []any
-	add := func(cond string, v any) {
-		args = append(args, v)
-		where = append(where, strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(args))))
-	}
+	var w filter
 	if f.TraceID != "" {
-		add("trace_id = ?", f.TraceID)
+		w.add("trace_id = ?", f.TraceID)
 	}
 	if f.EpisodeID != "" {
-		add("episode_id = ?", f.EpisodeID)
+		w.add("episode_id = ?", f.EpisodeID)
 	}
 	if f.PartnerID != "" {
-		add("partner_id = ?", f.PartnerID)
+		w.add("partner_id = ?", f.PartnerID)
 	}
 	if f.Status != "" {
-		add("status = ?", f.Status)
+		w.add("status = ?", f.Status)
 	}
 	if !f.Since.IsZero() {
-		add("at >= ?", millis(f.Since))
+		w.add("at >= ?", millis(f.Since))
 	}
 	if f.Before > 0 {
-		add("id < ?", f.Before)
+		w.add("id < ?", f.Before)
 	}
 	q := `SELECT ` + exchangeColumns + ` FROM exchange`
-	if len(where) > 0 {
-		q += ` WHERE ` + strings.Join(where, " AND ")
-	}
-	limit := f.Limit
-	if limit <= 0 || limit > 1000 {
-		limit = 100
-	}
+	q += w.clause()
+	limit := pageSize(f.Limit)
 	q += ` ORDER BY id DESC LIMIT ` + strconv.Itoa(limit)
-	rs, err := s.drv.query(ctx, q, args...)
+	rs, err := s.drv.query(ctx, q, w.args...)
 	if err != nil {
 		return nil, fmt.Errorf("list exchanges: %w", err)
 	}
