@@ -12,7 +12,7 @@ import (
 type Destination struct {
 	PartnerID   string
 	BaseURL     string
-	Auth        string // none, smart or secret
+	Auth        string // none, smart, secret or mtls
 	TokenURL    string
 	ClientID    string // our client id at the partner
 	KeyID       string // kid of the SMART key
@@ -23,13 +23,21 @@ type Destination struct {
 	Rate        int    // requests per second
 	Allow       string // none, loopback or private
 	Disabled    bool
+	// TLSCertRef and TLSKeyRef reference the PEM client certificate and
+	// key presented with auth mtls; CARef the PEM CA bundle the partner's
+	// server must chain to (empty: the system roots).
+	TLSCertRef, TLSKeyRef, CARef string
+	// OnConflict is what a 409 or 412 answer does: resend (the default)
+	// or review.
+	OnConflict string
 	// Orgs and ClientDisabled come from the partner's client registration.
 	Orgs           []string
 	ClientDisabled bool
 }
 
 const destinationColumns = `d.partner_id, d.base_url, d.auth, d.token_url, d.client_id, d.key_id, d.secret_ref,
-	d.scope, d.types, d.concurrency, d.rate, d.allow, d.disabled, c.orgs, c.disabled`
+	d.scope, d.types, d.concurrency, d.rate, d.allow, d.disabled, d.tls_cert_ref, d.tls_key_ref, d.ca_ref,
+	d.on_conflict, c.orgs, c.disabled`
 
 // PutDestination creates or replaces a partner's destination; the partner
 // must be a registered client.
@@ -46,16 +54,27 @@ func (s *Store) PutDestination(ctx context.Context, d Destination) error {
 			return err
 		}
 		return tx.exec(ctx, `INSERT INTO sync_destination (partner_id, base_url, auth, token_url, client_id, key_id,
-			secret_ref, scope, types, concurrency, rate, allow, disabled, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+			secret_ref, scope, types, concurrency, rate, allow, disabled, updated_at, tls_cert_ref, tls_key_ref,
+			ca_ref, on_conflict)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
 			ON CONFLICT (partner_id) DO UPDATE SET base_url = excluded.base_url, auth = excluded.auth,
 			token_url = excluded.token_url, client_id = excluded.client_id, key_id = excluded.key_id,
 			secret_ref = excluded.secret_ref, scope = excluded.scope, types = excluded.types,
 			concurrency = excluded.concurrency, rate = excluded.rate, allow = excluded.allow,
-			disabled = excluded.disabled, updated_at = excluded.updated_at`,
+			disabled = excluded.disabled, updated_at = excluded.updated_at, tls_cert_ref = excluded.tls_cert_ref,
+			tls_key_ref = excluded.tls_key_ref, ca_ref = excluded.ca_ref, on_conflict = excluded.on_conflict`,
 			d.PartnerID, d.BaseURL, d.Auth, d.TokenURL, d.ClientID, d.KeyID, d.SecretRef, d.Scope, string(types),
-			d.Concurrency, d.Rate, d.Allow, d.Disabled, millis(s.now()))
+			d.Concurrency, d.Rate, d.Allow, d.Disabled, millis(s.now()), d.TLSCertRef, d.TLSKeyRef, d.CARef,
+			onConflict(d.OnConflict))
 	})
+}
+
+// onConflict defaults the conflict rule to resend.
+func onConflict(rule string) string {
+	if rule == "" {
+		return "resend"
+	}
+	return rule
 }
 
 // Destination returns one partner's destination, or ErrNotFound.
@@ -107,7 +126,8 @@ func scanDestination(row scanner) (Destination, error) {
 	var d Destination
 	var types, orgs string
 	err := row.Scan(&d.PartnerID, &d.BaseURL, &d.Auth, &d.TokenURL, &d.ClientID, &d.KeyID, &d.SecretRef,
-		&d.Scope, &types, &d.Concurrency, &d.Rate, &d.Allow, &d.Disabled, &orgs, &d.ClientDisabled)
+		&d.Scope, &types, &d.Concurrency, &d.Rate, &d.Allow, &d.Disabled, &d.TLSCertRef, &d.TLSKeyRef, &d.CARef,
+		&d.OnConflict, &orgs, &d.ClientDisabled)
 	if err != nil {
 		return d, err
 	}
