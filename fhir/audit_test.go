@@ -133,3 +133,33 @@ func TestAccessIsRefusedWhenItCannotBeAudited(t *testing.T) {
 		t.Errorf("refusal leaks or is wrong: %s", body)
 	}
 }
+
+// TestPartnerWildcardCannotReadAuditEvents: a partner allowed system/*.rs,
+// even one whose registry entry names system/AuditEvent.rs outright, gets
+// no AuditEvent scope from the token endpoint, and its token neither
+// searches nor reads AuditEvents.
+func TestPartnerWildcardCannotReadAuditEvents(t *testing.T) {
+	t.Parallel()
+	srv, st, patient, adminTok := auditServer(t, nil)
+	if resp, _ := send(t, srv, http.MethodGet, "/fhir/r4/Patient/"+patient, "", nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("seed read: %d", resp.StatusCode)
+	}
+	_, body := adminGet(t, srv, adminTok, "/fhir/r4/AuditEvent?_count=1")
+	var b struct{ Entry []struct{ Resource struct{ ID string } } }
+	if json.Unmarshal(body, &b) != nil || len(b.Entry) != 1 {
+		t.Fatalf("no AuditEvent to find: %s", body)
+	}
+	key := registerClient(t, st, "ehr-star", auth.KindPartner, []string{"system/*.rs", "system/AuditEvent.rs"}, nil, 1000)
+	if status, out := requestToken(t, srv, "ehr-star", key, "system/AuditEvent.rs"); status != http.StatusBadRequest || out.Error != "invalid_scope" {
+		t.Errorf("partner asking for system/AuditEvent.rs: %d %q %q, want 400 invalid_scope", status, out.Error, out.Scope)
+	}
+	status, out := requestToken(t, srv, "ehr-star", key, "system/*.rs system/AuditEvent.rs system/AuditEvent.read")
+	if status != http.StatusOK || out.Scope != "system/*.rs" {
+		t.Fatalf("partner token: %d, scope %q, want only system/*.rs", status, out.Scope)
+	}
+	for _, path := range []string{"/fhir/r4/AuditEvent", "/fhir/r4/AuditEvent?patient=" + patient, "/fhir/r4/AuditEvent/" + b.Entry[0].Resource.ID} {
+		if resp, body := adminGet(t, srv, out.AccessToken, path); resp.StatusCode != http.StatusForbidden || strings.Contains(string(body), `"AuditEvent"`) {
+			t.Errorf("partner GET %s: %d, want 403", path, resp.StatusCode)
+		}
+	}
+}

@@ -128,7 +128,7 @@ func (is *Issuer) Token(ctx context.Context, form url.Values) (Token, error) {
 	if id := form.Get("client_id"); id != "" && id != client.ID {
 		return Token{}, invalidClient("client_id differs from the assertion's issuer")
 	}
-	granted := Grant(strings.Fields(scope), allowedScopes(client))
+	granted := grantTo(client, strings.Fields(scope))
 	if len(granted) == 0 {
 		return Token{}, oauthErr(http.StatusBadRequest, "invalid_scope", "none of the requested scopes may be granted to this client")
 	}
@@ -138,21 +138,6 @@ func (is *Issuer) Token(ctx context.Context, form url.Values) (Token, error) {
 	}
 	return Token{AccessToken: tok, TokenType: "bearer", ExpiresIn: int(is.cfg.Lifetime / time.Second),
 		Scope: strings.Join(granted, " ")}, nil
-}
-
-// allowedScopes are a client's registered scopes; a partner never gets an
-// intake API scope, whatever its registry entry says.
-func allowedScopes(c store.Client) []string {
-	if Kind(c.Kind) != KindPartner {
-		return c.Scopes
-	}
-	var out []string
-	for _, s := range c.Scopes {
-		if !strings.HasPrefix(s, "kap/") {
-			out = append(out, s)
-		}
-	}
-	return out
 }
 
 // authenticate verifies a client assertion and returns its client.

@@ -45,8 +45,13 @@ type Principal struct {
 
 // Can reports whether the granted scopes allow an interaction on a resource
 // type. It understands SMART v2 (system/Type.cruds) and v1 (system/Type.read,
-// system/Type.write, system/Type.*) scopes, with * for every type.
+// system/Type.write, system/Type.*) scopes, with * for every type. Only
+// admin clients can do anything with admin-only types (AuditEvent), so a
+// partner's system/*.rs never covers them.
 func (p Principal) Can(resourceType string, in Interaction) bool {
+	if adminOnlyType(resourceType) && p.Kind != KindAdmin {
+		return false
+	}
 	for _, s := range p.Scopes {
 		if scopeAllows(s, resourceType, in) {
 			return true

@@ -2,6 +2,8 @@ package auth
 
 import (
 	"strings"
+
+	"github.com/kapgw/kapgw/internal/store"
 )
 
 // Scopes of the KAP intake API. Only clinic and admin clients may hold them.
@@ -118,12 +120,51 @@ func Grant(requested, allowed []string) []string {
 	return out
 }
 
+// adminOnlyType reports whether a resource type is for admin clients only,
+// whatever scopes another client holds: AuditEvents name every partner's
+// accesses to every patient.
+func adminOnlyType(typ string) bool { return typ == "AuditEvent" }
+
+// grantTo is Grant for a registered client: its allowed scopes, with the
+// intake API scopes left out for partners and admin-only types (AuditEvent)
+// for every client but admins. A wildcard (system/*.rs) stays as granted;
+// Principal.Can keeps admin-only types out of it.
+func grantTo(c store.Client, requested []string) []string {
+	granted := Grant(requested, allowedScopes(c))
+	if Kind(c.Kind) == KindAdmin {
+		return granted
+	}
+	out := granted[:0]
+	for _, s := range granted {
+		if fs, ok := parseFHIRScope(s); ok && adminOnlyType(fs.typ) {
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// allowedScopes are a client's registered scopes; a partner never gets an
+// intake API scope, whatever its registry entry says.
+func allowedScopes(c store.Client) []string {
+	if Kind(c.Kind) != KindPartner {
+		return c.Scopes
+	}
+	var out []string
+	for _, s := range c.Scopes {
+		if !strings.HasPrefix(s, "kap/") {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 // ValidScope reports whether a scope can be registered for a client of a
-// kind: a SMART system scope, or for clinic and admin clients an intake API
-// scope.
+// kind: a SMART system scope (one naming AuditEvent only for admins), or
+// for clinic and admin clients an intake API scope.
 func ValidScope(kind Kind, s string) bool {
-	if _, ok := parseFHIRScope(s); ok {
-		return true
+	if fs, ok := parseFHIRScope(s); ok {
+		return kind == KindAdmin || !adminOnlyType(fs.typ)
 	}
 	return kind != KindPartner && (s == ScopeEpisodesWrite || s == ScopeEpisodesRead)
 }

@@ -46,3 +46,21 @@ func TestValidScope(t *testing.T) {
 		t.Fatal("ValidScope")
 	}
 }
+
+func TestAuditEventsAreForAdminsOnly(t *testing.T) {
+	t.Parallel()
+	for _, kind := range []auth.Kind{auth.KindPartner, auth.KindClinic} {
+		if auth.ValidScope(kind, "system/AuditEvent.rs") || auth.ValidScope(kind, "system/AuditEvent.read") {
+			t.Errorf("%s may register an AuditEvent scope", kind)
+		}
+		p := auth.Principal{Kind: kind, Scopes: []string{"system/*.rs", "system/AuditEvent.rs"}}
+		if p.Can("AuditEvent", auth.Read) || p.Can("AuditEvent", auth.Search) || !p.Can("Observation", auth.Read) {
+			t.Errorf("%s with system/*.rs: AuditEvent read %v, Observation read %v", kind,
+				p.Can("AuditEvent", auth.Read), p.Can("Observation", auth.Read))
+		}
+	}
+	admin := auth.Principal{Kind: auth.KindAdmin, Scopes: []string{"system/AuditEvent.rs"}}
+	if !auth.ValidScope(auth.KindAdmin, "system/AuditEvent.rs") || !admin.Can("AuditEvent", auth.Search) {
+		t.Error("an admin may not search AuditEvents")
+	}
+}

@@ -76,7 +76,7 @@ func (v *Verifier) Principal(ctx context.Context, token string) (Principal, erro
 	return Principal{
 		ClientID: c.ID,
 		Kind:     kind,
-		Scopes:   Grant(strings.Fields(claims.Scope), allowedScopes(c)),
+		Scopes:   grantTo(c, strings.Fields(claims.Scope)),
 		Access:   store.Access{All: kind == KindClinic || kind == KindAdmin, Orgs: c.Orgs, Now: now},
 		Rate:     c.Rate,
 	}, nil
