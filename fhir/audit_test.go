@@ -145,7 +145,9 @@ func TestPartnerWildcardCannotReadAuditEvents(t *testing.T) {
 		t.Fatalf("seed read: %d", resp.StatusCode)
 	}
 	_, body := adminGet(t, srv, adminTok, "/fhir/r4/AuditEvent?_count=1")
-	var b struct{ Entry []struct{ Resource struct{ ID string } } }
+	var b struct {
+		Entry []struct{ Resource struct{ ID string } }
+	}
 	if json.Unmarshal(body, &b) != nil || len(b.Entry) != 1 {
 		t.Fatalf("no AuditEvent to find: %s", body)
 	}
