@@ -132,7 +132,7 @@ func gateway(t testing.TB, st *store.Store, f sim.Faults) (*intake.Service, *sim
 		ph.Close()
 	})
 	now := func() time.Time { return accepted }
-	in := intake.New(st, now, "").WithPrescriber(pharmacy.NewPrescriptions(q, pharmacy.LogJournal{Log: discard()}, now).WithLedger(st))
+	in := intake.New(st, now, "").WithPrescriber(pharmacy.NewPrescriptions(q, pharmacy.LogJournal{Log: discard()}, now).WithLedger(st).WithRecords(st))
 	return in, ph
 }
 

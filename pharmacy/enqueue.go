@@ -11,6 +11,7 @@ import (
 
 	"github.com/kapgw/kapgw/internal/kap"
 	"github.com/kapgw/kapgw/internal/store"
+	"github.com/kapgw/kapgw/mappers"
 	"github.com/kapgw/kapgw/pharmacy/rules"
 	"github.com/kapgw/kapgw/pharmacy/script"
 )
@@ -32,8 +33,12 @@ type Prescriptions struct {
 	jobs    Inserter
 	journal Journal
 	ledger  Ledger
-	now     func() time.Time
-	sets    func() ([]*rules.Set, error) // loaded once
+	// records and external, when set, feed the rules what the document
+	// does not hold: other episodes' prescriptions, partner medications.
+	records  PatientRecords
+	external ExternalRecords
+	now      func() time.Time
+	sets     func() ([]*rules.Set, error) // loaded once
 }
 
 // NewPrescriptions returns the checker and queuer; jobs go through jobs.
@@ -46,6 +51,22 @@ func NewPrescriptions(jobs Inserter, journal Journal, now func() time.Time) *Pre
 func (p *Prescriptions) WithLedger(l Ledger) *Prescriptions {
 	c := *p
 	c.ledger = l
+	return &c
+}
+
+// WithRecords returns p counting the patient's active ketamine
+// prescriptions in other episodes (rules.Input.OtherActive) from r.
+func (p *Prescriptions) WithRecords(r PatientRecords) *Prescriptions {
+	c := *p
+	c.records = r
+	return &c
+}
+
+// WithExternal returns p warning of interactions with the medications
+// partner EHRs hold for the patient (rules.Input.Medications), read from x.
+func (p *Prescriptions) WithExternal(x ExternalRecords) *Prescriptions {
+	c := *p
+	c.external = x
 	return &c
 }
 
@@ -73,6 +94,7 @@ func (p *Prescriptions) AfterAccept(ctx context.Context, tx store.Tx, ep *kap.Ep
 		}
 	}
 	now := p.now().UTC()
+	var facts *patientFacts // read once, when a prescription is active
 	var out []Checked
 	for i, rx := range ep.Prescriptions {
 		order := script.OrderNumber(ep, i)
@@ -88,7 +110,14 @@ func (p *Prescriptions) AfterAccept(ctx context.Context, tx store.Tx, ep *kap.Ep
 			// Checked on every accepted change: the findings may depend on
 			// other parts of the document (consents, the pharmacy). The
 			// NewRx job is unique per MessageID, so it is queued once.
-			c, err := p.newRx(ctx, tx, ep, i, action == store.ActionUpdated, now)
+			if facts == nil {
+				f, err := p.facts(ctx, tx, mappers.ID("Patient", ep.Patient.ID), ep.ID)
+				if err != nil {
+					return nil, fmt.Errorf("prescription %s: %w", rx.ID, err)
+				}
+				facts = &f
+			}
+			c, err := p.newRx(ctx, tx, ep, i, action == store.ActionUpdated, *facts, now)
 			if err != nil {
 				return nil, err
 			}
@@ -114,7 +143,7 @@ func (p *Prescriptions) AfterAccept(ctx context.Context, tx store.Tx, ep *kap.Ep
 	return out, nil
 }
 
-func (p *Prescriptions) newRx(ctx context.Context, tx store.Tx, ep *kap.Episode, i int, changed bool, now time.Time) (Checked, error) {
+func (p *Prescriptions) newRx(ctx context.Context, tx store.Tx, ep *kap.Episode, i int, changed bool, facts patientFacts, now time.Time) (Checked, error) {
 	rx := ep.Prescriptions[i]
 	c := Checked{PrescriptionID: rx.ID, Index: i}
 	sets, err := p.sets()
@@ -125,7 +154,8 @@ func (p *Prescriptions) newRx(ctx context.Context, tx store.Tx, ep *kap.Episode,
 	if err != nil {
 		return c, fmt.Errorf("prescription %s: %w", rx.ID, err)
 	}
-	c.Findings = set.Check(rules.Input{Episode: ep, Prescription: i, At: now})
+	c.Findings = set.Check(rules.Input{Episode: ep, Prescription: i, At: now,
+		OtherActive: facts.otherActive, Medications: facts.medications})
 	// The prescriber's Task follows the findings: written while there are
 	// any, resolved when a later document clears them.
 	order := script.OrderNumber(ep, i)
