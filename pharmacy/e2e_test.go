@@ -95,6 +95,12 @@ func postgresSchema(t testing.TB) string {
 // gateway is the intake service sending through a River queue to ph.
 func gateway(t testing.TB, st *store.Store, f sim.Faults) (*intake.Service, *sim.Sim) {
 	t.Helper()
+	return gatewayWith(t, st, f, func(p *pharmacy.Prescriptions) *pharmacy.Prescriptions { return p })
+}
+
+// gatewayWith is gateway with the prescription hook passed through wrap.
+func gatewayWith(t testing.TB, st *store.Store, f sim.Faults, wrap func(*pharmacy.Prescriptions) *pharmacy.Prescriptions) (*intake.Service, *sim.Sim) {
+	t.Helper()
 	s := signer(t)
 	cb := pharmacy.NewCallbacks(st, func(context.Context) ([]byte, error) { return secret, nil }, pharmacy.LogJournal{Log: discard()}, "", time.Now)
 	cbSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -132,7 +138,7 @@ func gateway(t testing.TB, st *store.Store, f sim.Faults) (*intake.Service, *sim
 		ph.Close()
 	})
 	now := func() time.Time { return accepted }
-	in := intake.New(st, now, "").WithPrescriber(pharmacy.NewPrescriptions(q, pharmacy.LogJournal{Log: discard()}, now).WithLedger(st).WithRecords(st))
+	in := intake.New(st, now, "").WithPrescriber(wrap(pharmacy.NewPrescriptions(q, pharmacy.LogJournal{Log: discard()}, now).WithLedger(st).WithRecords(st)))
 	return in, ph
 }
 

@@ -3,13 +3,21 @@ package pharmacy_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"slices"
 	"testing"
+	"time"
 
+	"github.com/tidwall/gjson"
+
+	"github.com/kapgw/kapgw/internal/fhirvalid"
+	"github.com/kapgw/kapgw/internal/kap"
 	"github.com/kapgw/kapgw/internal/kap/kaptest"
 	"github.com/kapgw/kapgw/internal/store"
+	"github.com/kapgw/kapgw/mappers"
 	"github.com/kapgw/kapgw/pharmacy"
 	"github.com/kapgw/kapgw/pharmacy/rules"
+	"github.com/kapgw/kapgw/pharmacy/script"
 	"github.com/kapgw/kapgw/pharmacy/sim"
 )
 
@@ -119,5 +127,82 @@ func TestMedications(t *testing.T) {
 	}
 	if got := pharmacy.Medications(in); !slices.Equal(got, want) {
 		t.Errorf("Medications =\n%+v\nwant\n%+v", got, want)
+	}
+}
+
+// partnerRecords holds pulled partner resources for one patient, standing
+// in for the store's pull tables in the interaction tests.
+type partnerRecords struct {
+	patientID string
+	res       []store.Resource
+}
+
+func (p partnerRecords) ExternalResourcesTx(_ context.Context, _ store.Tx, patientID string, types ...string) ([]store.Resource, error) {
+	var out []store.Resource
+	for _, r := range p.res {
+		if patientID == p.patientID && slices.Contains(types, r.Type) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// TestPartnerMedicationWarns: an MAOI a partner EHR records for the
+// patient puts a warning on the prescription, in the intake result and in
+// a requested Task, and the NewRx is still sent; a stopped one does not.
+func TestPartnerMedicationWarns(t *testing.T) {
+	t.Parallel()
+	patient := mappers.ID("Patient", "pt-700001")
+	phenelzine := func(status string) store.Resource {
+		return store.Resource{Type: "MedicationStatement", ID: "ms-1", PatientID: patient, Body: []byte(`{"resourceType":"MedicationStatement","id":"ms-1","status":"` + status +
+			`","medicationCodeableConcept":{"coding":[{"system":"http://www.nlm.nih.gov/research/umls/rxnorm","code":"8123","display":"phenelzine"}]},"subject":{"reference":"Patient/` + patient + `"}}`)}
+	}
+	for _, tc := range []struct {
+		status string
+		want   []string
+	}{
+		{"active", []string{rules.CodeInteractionPrefix + "maoi"}},
+		{"stopped", nil},
+	} {
+		t.Run(tc.status, func(t *testing.T) {
+			t.Parallel()
+			st := openStore(t, "sqlite")
+			ext := partnerRecords{patientID: patient, res: []store.Resource{phenelzine(tc.status)}}
+			in, ph := gatewayWith(t, st, sim.Faults{}, func(p *pharmacy.Prescriptions) *pharmacy.Prescriptions { return p.WithExternal(ext) })
+			doc := kaptest.Example(kaptest.HomeDosing)
+			res, err := in.Put(context.Background(), "ep-700001", doc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := res.Prescriptions[0]
+			if c.MessageID == "" || !slices.Equal(codes(c), tc.want) {
+				t.Fatalf("checked %+v, want sent with %v", c, tc.want)
+			}
+			waitFor(t, ph, 1)
+			ep, _ := kap.Decode(doc)
+			id := pharmacy.TaskID(script.OrderNumber(ep, 0), pharmacy.TaskBlocked)
+			if tc.want == nil {
+				waitNoTask(t, st, id)
+				return
+			}
+			task := waitTask(t, st, id, "requested")
+			if got := gjson.GetBytes(task, "businessStatus.text").String(); got != "warning" {
+				t.Errorf("task business status %q, want warning", got)
+			}
+			if got := gjson.GetBytes(task, "input.0.type.text").String(); got != "warn: interaction-maoi" {
+				t.Errorf("task input %q", got)
+			}
+			fhirvalid.New(t).Check(t, task)
+		})
+	}
+}
+
+// waitNoTask waits for the queued Task jobs to run and checks that no Task
+// id was written.
+func waitNoTask(t testing.TB, st *store.Store, id string) {
+	t.Helper()
+	time.Sleep(time.Second)
+	if _, err := st.Read(context.Background(), "Task", id); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Task %s: %v, want none", id, err)
 	}
 }
