@@ -45,8 +45,11 @@ type Event struct {
 	PrescriberOrderNumber string    `json:"prescriberOrderNumber"`
 	OccurredAt            time.Time `json:"occurredAt"`
 	Quantity              int       `json:"quantity,omitempty"`
-	Carrier               string    `json:"carrier,omitempty"`
-	TrackingNumber        string    `json:"trackingNumber,omitempty"`
+	// Refill numbers the fill an RxFill reports: 0 (or absent) the first
+	// fill, n the nth refill.
+	Refill         int    `json:"refill,omitempty"`
+	Carrier        string `json:"carrier,omitempty"`
+	TrackingNumber string `json:"trackingNumber,omitempty"`
 	// Approved answers a CancelRx.
 	Approved bool `json:"approved,omitempty"`
 	// Code and Description explain an Error or a change request.

@@ -77,7 +77,10 @@ func (c *Callbacks) Receive(ctx context.Context, timestamp, signature string, bo
 		if e.FillStatus != FillDispensed && e.FillStatus != FillShipped && e.FillStatus != FillDelivered {
 			return fmt.Errorf("%w: fill status", ErrCallbackInvalid)
 		}
-		ev.Lock = []string{order, "MedicationDispense/" + DispenseID(e.PrescriberOrderNumber)}
+		if e.Refill < 0 || e.Refill > MaxRefillNumber {
+			return fmt.Errorf("%w: refill number", ErrCallbackInvalid)
+		}
+		ev.Lock = append([]string{order}, fillLocks(e.PrescriberOrderNumber, e.Refill)...)
 		apply = c.fill(e)
 	case EventCancelRxResponse:
 		ev.Lock = []string{order, "Task/" + TaskID(e.PrescriberOrderNumber, TaskCancelDenied)}
@@ -118,10 +121,13 @@ func (c *Callbacks) Receive(ctx context.Context, timestamp, signature string, bo
 // DispenseID is the id of the MedicationDispense of an order.
 func DispenseID(orderNumber string) string { return mappers.ID("MedicationDispense", orderNumber) }
 
-// fill merges an RxFill into the order's MedicationDispense.
+// fill merges an RxFill into the MedicationDispense of its fill and, for
+// a refill, re-checks the refills so far: early or unauthorised refills
+// write the order's refill Task (a warning) in the same transaction.
 func (c *Callbacks) fill(e Event) func(mr []byte, cur map[string][]byte) ([]store.Resource, string, error) {
 	return func(mr []byte, cur map[string][]byte) ([]store.Resource, string, error) {
-		id := DispenseID(e.PrescriberOrderNumber)
+		order := e.PrescriberOrderNumber
+		id := FillDispenseID(order, e.Refill)
 		md := r4.MedicationDispense{Id: &id}
 		if b, ok := cur["MedicationDispense/"+id]; ok {
 			if err := fhirjson.Unmarshal(b, &md); err != nil {
@@ -130,12 +136,28 @@ func (c *Callbacks) fill(e Event) func(mr []byte, cur map[string][]byte) ([]stor
 			md.Meta = nil
 		}
 		subject := gjson.GetBytes(mr, "subject.reference").String()
-		applyFill(&md, e, e.PrescriberOrderNumber, subject, gjson.GetBytes(mr, "medicationReference.reference").String(), c.systemBase)
+		applyFill(&md, e, order, subject, gjson.GetBytes(mr, "medicationReference.reference").String(), c.systemBase)
 		body, err := fhirjson.Marshal(md)
 		if err != nil {
 			return nil, "", fmt.Errorf("encode dispense %s: %w", id, err)
 		}
-		return []store.Resource{{Type: "MedicationDispense", ID: id, PatientID: strings.TrimPrefix(subject, "Patient/"), Body: body}}, e.FillStatus, nil
+		out := []store.Resource{{Type: "MedicationDispense", ID: id, PatientID: strings.TrimPrefix(subject, "Patient/"), Body: body}}
+		if e.Refill == 0 {
+			return out, e.FillStatus, nil
+		}
+		cur["MedicationDispense/"+id] = body
+		findings := refillFindings(order, mr, cur, e.Refill)
+		if len(findings) == 0 {
+			return out, e.FillStatus, nil
+		}
+		// Stamped with when the refill was prepared, so a repeated event
+		// writes the same Task (no new version).
+		at, _ := time.Parse(time.RFC3339, *md.WhenPrepared)
+		task, err := taskResource(TaskArgs{Order: order, TaskKind: TaskRefill, Findings: findings, At: at}, mr)
+		if err != nil {
+			return nil, "", err
+		}
+		return append(out, task), e.FillStatus, nil
 	}
 }
 
@@ -185,6 +207,7 @@ func (c *Callbacks) task(e Event, kind, step string) func(mr []byte, cur map[str
 // twice or out of order.
 func applyFill(md *r4.MedicationDispense, e Event, mrID, subject, medication, systemBase string) {
 	md.Subject = &r4.Reference{Reference: &subject}
+	md.Type = fillType(e.Refill)
 	md.MedicationReference = r4.Reference{Reference: &medication}
 	mrRef := "MedicationRequest/" + mrID
 	md.AuthorizingPrescription = []r4.Reference{{Reference: &mrRef}}
@@ -213,4 +236,14 @@ func applyFill(md *r4.MedicationDispense, e Event, mrID, subject, medication, sy
 	if md.WhenHandedOver != nil {
 		md.Status = "completed"
 	}
+}
+
+// fillType codes a dispense as the first fill or a refill (HL7 v3
+// ActPharmacySupplyType FF, RF).
+func fillType(refill int) *r4.CodeableConcept {
+	sys, code, display := "http://terminology.hl7.org/CodeSystem/v3-ActCode", "FF", "First Fill"
+	if refill > 0 {
+		code, display = "RF", "Refill"
+	}
+	return &r4.CodeableConcept{Coding: []r4.Coding{{System: &sys, Code: &code, Display: &display}}}
 }

@@ -145,12 +145,27 @@ func TestTrocheAccounting(t *testing.T) {
 	work(13)
 	v, err := st.Read(context.Background(), "Task", id)
 	if err != nil || gjson.GetBytes(v.Body, "status").String() != "requested" ||
-		gjson.GetBytes(v.Body, "input.0.valueString").String() != "13 units administered, 12 dispensed" {
+		gjson.GetBytes(v.Body, "input.0.valueString").String() != "13 units administered, 12 dispensed in 1 fill(s)" {
 		t.Fatalf("task %s, %v", v.Body, err)
 	}
 	fhirvalid.New(t).Check(t, v.Body)
 	work(4)
 	if v, err = st.Read(context.Background(), "Task", id); err != nil || gjson.GetBytes(v.Body, "status").String() != "completed" {
 		t.Errorf("task after a count within the dispense: %s, %v", v.Body, err)
+	}
+	// Refills count: 13 taken of 24 dispensed in two fills is fine, 25 is not.
+	refill := pharmacy.Event{EventID: "e2", Type: pharmacy.EventRxFill, FillStatus: pharmacy.FillDispensed, PrescriberOrderNumber: order,
+		Quantity: 12, Refill: 1, OccurredAt: now.Add(30 * 24 * time.Hour)}
+	if err := deliver(t, callbacks(t, st, now), now, refill); err != nil {
+		t.Fatal(err)
+	}
+	work(13)
+	if v, err = st.Read(context.Background(), "Task", id); err != nil || gjson.GetBytes(v.Body, "status").String() != "completed" {
+		t.Errorf("task after 13 of two fills: %s, %v", v.Body, err)
+	}
+	work(25)
+	if v, err = st.Read(context.Background(), "Task", id); err != nil || gjson.GetBytes(v.Body, "status").String() != "requested" ||
+		gjson.GetBytes(v.Body, "input.0.valueString").String() != "25 units administered, 24 dispensed in 2 fill(s)" {
+		t.Errorf("task after 25 of two fills: %s, %v", v.Body, err)
 	}
 }

@@ -30,6 +30,10 @@ const (
 	TaskChange = "change"
 	// TaskCancelDenied reports that the pharmacy refused a CancelRx.
 	TaskCancelDenied = "cancel-denied"
+	// TaskRefill warns that a refill came early (before the previous
+	// fill could be used up at the prescribed cadence) or beyond the
+	// refills allowed.
+	TaskRefill = "refill"
 )
 
 // TaskID is the id of the Task of one kind for an order.
@@ -82,21 +86,26 @@ func (w *TaskWriter) Work(ctx context.Context, job *river.Job[TaskArgs]) error {
 }
 
 // account compares the units administered with the units the pharmacy
-// reported dispensed for the order; more taken than dispensed becomes a
-// warning finding. With no dispense reported yet there is nothing to
-// compare (lozenges for in-office sessions may come from clinic stock).
+// reported dispensed for the order, the first fill and every refill;
+// more taken than dispensed becomes a warning finding. With no dispense
+// reported yet there is nothing to compare (lozenges for in-office
+// sessions may come from clinic stock).
 func account(ctx context.Context, st ResourceStore, a TaskArgs) (TaskArgs, error) {
 	a.Findings = nil
-	md, err := st.Read(ctx, "MedicationDispense", DispenseID(a.Order))
-	if errors.Is(err, store.ErrNotFound) {
-		return a, nil
+	dispensed, fills := 0, 0
+	for ; fills <= MaxRefillNumber; fills++ {
+		md, err := st.Read(ctx, "MedicationDispense", FillDispenseID(a.Order, fills))
+		if errors.Is(err, store.ErrNotFound) {
+			break
+		}
+		if err != nil {
+			return a, fmt.Errorf("read dispense of %s: %w", a.Order, err)
+		}
+		dispensed += int(gjson.GetBytes(md.Body, "quantity.value").Int())
 	}
-	if err != nil {
-		return a, fmt.Errorf("read dispense of %s: %w", a.Order, err)
-	}
-	if dispensed := int(gjson.GetBytes(md.Body, "quantity.value").Int()); a.Administered > dispensed {
+	if fills > 0 && a.Administered > dispensed {
 		a.Findings = []rules.Finding{{Code: "troche-accounting", Severity: rules.Warn,
-			Message: fmt.Sprintf("%d units administered, %d dispensed", a.Administered, dispensed)}}
+			Message: fmt.Sprintf("%d units administered, %d dispensed in %d fill(s)", a.Administered, dispensed, fills)}}
 	}
 	return a, nil
 }
@@ -143,6 +152,8 @@ func task(a TaskArgs, id, subject, requester string) *r4.Task {
 	switch {
 	case a.TaskKind == TaskAccounting && len(a.Findings) > 0:
 		business, desc = "warning", "More lozenges were taken than the pharmacy dispensed for this prescription"
+	case a.TaskKind == TaskRefill && len(a.Findings) > 0:
+		business, desc = "warning", "The pharmacy dispensed a refill of this prescription early, or beyond the refills it allows"
 	case a.TaskKind == TaskFailed:
 		desc = "The pharmacy refused the prescription (SCRIPT Error " + a.Code + ")"
 	case a.TaskKind == TaskChange:
