@@ -90,7 +90,7 @@ func BenchmarkReadByIDAudit(b *testing.B) {
 					if err != nil {
 						b.Fatal(err)
 					}
-					o.Telemetry = fhir.Telemetry{Tracer: tp, Meter: tel.MeterProvider, Propagator: tel.Propagator, Metrics: tel.Metrics}
+					o.Telemetry = fhir.Telemetry{Tracer: tp, Meter: tel.MeterProvider, Propagator: tel.Propagator}
 				}
 				srv := startAuthed(b, st, o)
 				srv.Client().Transport.(*bearerTransport).base.(*http.Transport).MaxIdleConnsPerHost = 64

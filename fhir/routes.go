@@ -16,7 +16,8 @@ import (
 func routes(e *echo.Echo, o Options) {
 	e.GET("/healthz", handleHealth())
 	e.GET("/readyz", handleReady(o.Ready))
-	e.GET("/metrics", handleMetrics(o.Telemetry.Metrics))
+	// /metrics is not here: it is served on its own listener (kapgw
+	// serve --metrics-addr, loopback by default), never to API clients.
 
 	// guard authenticates and spends the client's rate budget; every
 	// route behind it needs a token.

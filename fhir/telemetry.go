@@ -25,7 +25,6 @@ type Telemetry struct {
 	Tracer     trace.TracerProvider
 	Meter      metric.MeterProvider
 	Propagator propagation.TextMapPropagator // nil: W3C trace context
-	Metrics    http.Handler                  // serves GET /metrics; nil: 404
 }
 
 // withDefaults fills the nil providers with no-op ones.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -97,7 +98,7 @@ func TestTelemetryCarriesNoPHI(t *testing.T) {
 	}
 	srv := startAuthed(t, st, fhir.Options{
 		Log: log, Intake: intake.New(st, time.Now, ""), Reader: st, Ready: st, MaxBodyBytes: maxBody, Now: time.Now,
-		Telemetry: fhir.Telemetry{Tracer: tel.TracerProvider, Meter: tel.MeterProvider, Propagator: tel.Propagator, Metrics: tel.Metrics},
+		Telemetry: fhir.Telemetry{Tracer: tel.TracerProvider, Meter: tel.MeterProvider, Propagator: tel.Propagator},
 	})
 
 	doc, id := canaryEpisode(t)
@@ -134,7 +135,12 @@ func TestTelemetryCarriesNoPHI(t *testing.T) {
 	send(t, srv, http.MethodGet, "/kap/v1/episodes/"+id, "", nil)
 	send(t, srv, http.MethodPut, "/kap/v1/episodes/"+id, "application/json", bytes.Replace(doc, []byte(`"sex":"female"`), []byte(`"sex":"`+canaries["family"]+`"`), 1))
 	send(t, srv, http.MethodGet, "/no/route/"+canaries["mrn"], "", nil)
-	_, promText := send(t, srv, http.MethodGet, "/metrics", "", nil)
+	if resp, _ := send(t, srv, http.MethodGet, "/metrics", "", nil); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("/metrics on the API listener: %d, want 404 (it has a listener of its own)", resp.StatusCode)
+	}
+	rec := httptest.NewRecorder()
+	tel.Metrics.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	promText := rec.Body.Bytes()
 
 	checkSpans(t, spans.GetSpans(), traceID)
 	checkMetrics(t, reader, promText)

@@ -51,7 +51,7 @@ func TestRedisOutageThroughHTTP(t *testing.T) {
 	if resp, body := g.as(partner).do(t, http.MethodGet, "/fhir/r4/Patient", "", nil); resp.StatusCode != http.StatusOK {
 		t.Fatalf("partner while redis is down: %d %.300s", resp.StatusCode, body)
 	}
-	resp, metrics := g.do(t, http.MethodGet, "/metrics", "", nil)
+	resp, metrics := g.scrape(t)
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(metrics), "kapgw_ratelimit_fallbacks") {
 		t.Fatalf("/metrics: %d, no kapgw_ratelimit_fallbacks counter:\n%.2000s", resp.StatusCode, metrics)
 	}

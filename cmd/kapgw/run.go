@@ -106,26 +106,6 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
 }
 
-func runMigrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cfg, err := loadConfig("migrate", args, getenv, stderr)
-	if err != nil {
-		return err
-	}
-	st, err := store.Open(ctx, store.Config{DataDir: cfg.DataDir, DatabaseURL: cfg.DatabaseURL}, time.Now)
-	if err != nil {
-		return fmt.Errorf("open store: %w", err)
-	}
-	defer st.Close()
-	if err := st.Migrate(ctx); err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	if err := jobs.Migrate(ctx, st); err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	fmt.Fprintf(stdout, "migrated %s database\n", st.Dialect())
-	return nil
-}
-
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, h hooks) error {
 	cfg, err := loadConfig("serve", args, getenv, stderr)
 	if err != nil {
@@ -205,6 +185,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 
 	aud, stopAudit := startAudit(ctx, log, cfg.Audit, st)
 	defer stopAudit()
+	stopMetrics, err := startMetrics(ctx, log, cfg.MetricsAddr, tel.Metrics)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	handler := fhir.NewHandler(fhir.Options{
 		Log:          log,
 		Intake:       rx.intake(intake.New(st, time.Now, cfg.SystemBase)).WithOutbox(newOutbox(st, queue)),

@@ -22,11 +22,12 @@ import (
 
 // gateway is a kapgw started through run() on a free loopback port.
 type gateway struct {
-	base  string
-	done  chan error
-	stop  context.CancelFunc
-	flags []string // the store flags, for kapgw partners
-	token string   // sent as a Bearer token by do, when set
+	base    string
+	metrics string // base URL of the metrics listener
+	done    chan error
+	stop    context.CancelFunc
+	flags   []string // the store flags, for kapgw partners
+	token   string   // sent as a Bearer token by do, when set
 }
 
 // startGateway runs `kapgw serve` with the given flags and waits until it is

@@ -43,26 +43,37 @@ func startHooked(t *testing.T, h hooks, getenv func(string) string, flags ...str
 	ctx, cancel := context.WithCancel(context.Background())
 	logs := &syncBuffer{}
 	pr, pw := io.Pipe()
-	args := append([]string{"kapgw", "serve", "--addr", "127.0.0.1:0"}, flags...)
+	args := append([]string{"kapgw", "serve", "--addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0"}, flags...)
 	g := &gateway{done: make(chan error, 1), stop: cancel}
 	go func() {
 		err := runWith(ctx, args, getenv, io.MultiWriter(pw, logs), io.Discard, h)
 		pw.CloseWithError(fmt.Errorf("run returned: %v", err))
 		g.done <- err
 	}()
-	addr := make(chan string, 1)
+	addr, metricsAddr := make(chan string, 1), make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(pr)
 		for sc.Scan() {
 			var line struct{ Msg, Addr string }
-			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "listening" {
+			if json.Unmarshal(sc.Bytes(), &line) != nil {
+				continue
+			}
+			switch line.Msg {
+			case "listening":
 				addr <- line.Addr
+			case "metrics listening":
+				metricsAddr <- line.Addr
 			}
 		}
 	}()
 	select {
 	case a := <-addr:
 		g.base = "http://" + a
+		select { // logged before the API listener's line
+		case m := <-metricsAddr:
+			g.metrics = "http://" + m
+		default:
+		}
 	case err := <-g.done:
 		t.Fatalf("gateway exited before listening: %v", err)
 	case <-time.After(30 * time.Second):
@@ -105,9 +116,13 @@ func TestServeTracesRequests(t *testing.T) {
 	if tp := resp.Header.Get("traceparent"); !strings.HasPrefix(tp, "00-"+traceID+"-") || resp.Header.Get("X-Request-Id") == "" {
 		t.Errorf("readyz: traceparent %q, X-Request-Id %q", tp, resp.Header.Get("X-Request-Id"))
 	}
-	_, prom := g.do(t, http.MethodGet, "/metrics", "", nil)
-	if !bytes.Contains(prom, []byte(`http_route="/readyz"`)) {
-		t.Errorf("/metrics has no duration for /readyz:\n%.2000s", prom)
+	if resp, _ := g.do(t, http.MethodGet, "/metrics", "", nil); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("/metrics on the API listener: %d, want 404", resp.StatusCode)
+	}
+	resp, prom := g.scrape(t)
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") ||
+		!bytes.Contains(prom, []byte(`http_server_request_duration_seconds_count{`)) || !bytes.Contains(prom, []byte(`http_route="/readyz"`)) {
+		t.Errorf("metrics listener: %d %q, no request duration for /readyz:\n%.2000s", resp.StatusCode, resp.Header.Get("Content-Type"), prom)
 	}
 	var server, db, vault int
 	for _, s := range spans.GetSpans() {
@@ -125,5 +140,34 @@ func TestServeTracesRequests(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), `"trace_id":"`+traceID+`"`) {
 		t.Errorf("no log line carries trace_id %s", traceID)
+	}
+}
+
+// scrape gets /metrics from the gateway's metrics listener.
+func (g *gateway) scrape(t *testing.T) (*http.Response, []byte) {
+	t.Helper()
+	if g.metrics == "" {
+		t.Fatal("the gateway logged no metrics listener")
+	}
+	resp, err := http.Get(g.metrics + "/metrics")
+	if err != nil {
+		t.Fatalf("scrape: %v", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, b
+}
+
+func TestMetricsListenerOff(t *testing.T) {
+	t.Parallel()
+	g, logs := startHooked(t, hooks{}, func(string) string { return "" }, "--data-dir", t.TempDir(), "--metrics-addr", "off")
+	if g.metrics != "" || !strings.Contains(logs.String(), "metrics endpoint off") {
+		t.Errorf("metrics listener %q with --metrics-addr off", g.metrics)
+	}
+	if resp, _ := g.do(t, http.MethodGet, "/metrics", "", nil); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("/metrics on the API listener: %d, want 404", resp.StatusCode)
 	}
 }

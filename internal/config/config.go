@@ -21,6 +21,7 @@ import (
 // KAPGW_* environment variable; a flag given on the command line wins.
 type Config struct {
 	Addr            string         // where the HTTP server listens
+	MetricsAddr     string         // where Prometheus /metrics is served; "off": nowhere
 	DataDir         string         // where the embedded SQLite database lives
 	DatabaseURL     string         // a postgres:// URL selects PostgreSQL
 	LogLevel        string         // debug, info, warn or error
@@ -46,6 +47,8 @@ func settings() []setting {
 	return append([]setting{
 		{"addr", "KAPGW_ADDR", "127.0.0.1:8080", "listen address (host:port)",
 			func(c *Config, v string) error { c.Addr = v; return nil }},
+		{"metrics-addr", "KAPGW_METRICS_ADDR", "127.0.0.1:9464", "listen address of the Prometheus /metrics endpoint, apart from the API (host:port, or off)",
+			func(c *Config, v string) error { c.MetricsAddr = v; return nil }},
 		{"data-dir", "KAPGW_DATA_DIR", "./kapgw-data", "directory of the embedded SQLite database",
 			func(c *Config, v string) error { c.DataDir = v; return nil }},
 		{"database-url", "KAPGW_DATABASE_URL", "", "PostgreSQL URL (postgres://...) or a vault: ref holding one; empty uses SQLite under --data-dir",
@@ -118,6 +121,9 @@ func (c Config) Validate() error {
 	var errs []error
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		errs = append(errs, errors.New("--addr / KAPGW_ADDR: must be host:port"))
+	}
+	if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil && c.MetricsAddr != "off" {
+		errs = append(errs, errors.New("--metrics-addr / KAPGW_METRICS_ADDR: must be host:port or off"))
 	}
 	if c.DatabaseURL == "" && strings.TrimSpace(c.DataDir) == "" {
 		errs = append(errs, errors.New("--data-dir / KAPGW_DATA_DIR: required when no database URL is set"))
