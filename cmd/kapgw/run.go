@@ -160,8 +160,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return fmt.Errorf("pharmacy: %w", err)
 	}
-	addSyncWorker(workers, log, cfg, st, sec, tel)
-	queue, err := jobs.New(st, log, jobs.Config{Workers: workers, TracerProvider: tel.TracerProvider})
+	addSyncWorker(workers, log, cfg, st, xlog, sec, tel)
+	queue, err := jobs.New(st, log, jobs.Config{Workers: workers, TracerProvider: tel.TracerProvider, RescueAfter: jobRescueAfter})
 	if err != nil {
 		return fmt.Errorf("job queue: %w", err)
 	}

@@ -23,12 +23,19 @@ var syncBackoff = kapsync.Backoff{Base: time.Second, Cap: 10 * time.Minute}
 // syncMaxAttempts bounds a delivery's attempts before its dead letter.
 const syncMaxAttempts = 10
 
+// jobRescueAfter is how long a job may stay running before River rescues
+// it as stuck (its process was killed): a job whose worker has a longer
+// Timeout is left until that has passed, so this only brings forward the
+// deliveries of a crashed process (River's default is an hour; it may not
+// be below River's default job timeout, a minute).
+const jobRescueAfter = time.Minute
+
 // addSyncWorker adds the push worker to workers: it delivers what the
-// outbox enqueues, with partner credentials resolved through sec, outbound
-// requests traced, and loopback destinations reachable only when
-// cfg.Sync.AllowLoopback.
-func addSyncWorker(workers *river.Workers, log *slog.Logger, cfg config.Config, st *store.Store, sec kapsync.Resolver, tel *telemetry.Telemetry) {
-	w := kapsync.NewWorker(guardedDestinations{Store: st, allowLoopback: cfg.Sync.AllowLoopback},
+// outbox enqueues, with partner credentials resolved through sec, every
+// attempt in the exchange log xlog, outbound requests traced, and loopback
+// destinations reachable only when cfg.Sync.AllowLoopback.
+func addSyncWorker(workers *river.Workers, log *slog.Logger, cfg config.Config, st *store.Store, xlog kapsync.ExchangeLog, sec kapsync.Resolver, tel *telemetry.Telemetry) {
+	w := kapsync.NewWorker(guardedDestinations{Store: st, allowLoopback: cfg.Sync.AllowLoopback}, xlog,
 		sec, log, time.Now, syncBackoff, syncHolder()).WithTransport(tel.Transport)
 	river.AddWorker(workers, w)
 }

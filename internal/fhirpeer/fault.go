@@ -2,6 +2,7 @@ package fhirpeer
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -29,9 +30,17 @@ const (
 	numActions
 )
 
+// The conflict actions are for scripts only; Random never picks them.
+const (
+	Conflict409     Action = numActions + iota // answer 409 without forwarding
+	Precondition412                            // answer 412 without forwarding
+	EntryConflict                              // answer 200 with a transaction-response whose entries are 409, without forwarding
+	numAllActions
+)
+
 // String names the action for test messages.
 func (a Action) String() string {
-	return [...]string{"pass", "500", "429", "503", "slow", "drop", "lose-response"}[a]
+	return [...]string{"pass", "500", "429", "503", "slow", "drop", "lose-response", "409", "412", "entry-409"}[a]
 }
 
 // Fault is a reverse proxy in front of a peer that injects failures:
@@ -50,7 +59,7 @@ type Fault struct {
 	script []Action
 	rate   float64
 	rnd    *rand.Rand
-	counts [numActions]int
+	counts [numAllActions]int
 }
 
 // NewFault starts a fault proxy in front of the FHIR base URL target for
@@ -134,6 +143,16 @@ func (f *Fault) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.forward(w, r, false)
 	case LoseResponse:
 		f.forward(w, r, true)
+	case Conflict409, Precondition412:
+		status := http.StatusConflict
+		if a == Precondition412 {
+			status = http.StatusPreconditionFailed
+		}
+		w.Header().Set("Content-Type", "application/fhir+json")
+		w.WriteHeader(status)
+		_, _ = w.Write([]byte(`{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"conflict"}]}`))
+	case EntryConflict:
+		entryConflict(w, r)
 	default:
 		f.forward(w, r, false)
 	}
@@ -172,6 +191,34 @@ func (f *Fault) forward(w http.ResponseWriter, r *http.Request, lose bool) {
 	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
 	w.WriteHeader(resp.StatusCode)
 	_, _ = w.Write(out)
+}
+
+// entryConflict answers a transaction with a transaction-response whose
+// every entry is 409 Conflict, as a server reporting per-entry outcomes
+// would.
+func entryConflict(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Entry []json.RawMessage `json:"entry"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		http.Error(w, "bad bundle", http.StatusBadRequest)
+		return
+	}
+	type entry struct {
+		Response struct {
+			Status string `json:"status"`
+		} `json:"response"`
+	}
+	out := struct {
+		ResourceType string  `json:"resourceType"`
+		Type         string  `json:"type"`
+		Entry        []entry `json:"entry"`
+	}{ResourceType: "Bundle", Type: "transaction-response", Entry: make([]entry, len(req.Entry))}
+	for i := range out.Entry {
+		out.Entry[i].Response.Status = "409 Conflict"
+	}
+	w.Header().Set("Content-Type", "application/fhir+json")
+	_ = json.NewEncoder(w).Encode(out)
 }
 
 // hangUp closes the client's connection without an answer.

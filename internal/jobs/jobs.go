@@ -63,6 +63,10 @@ type Config struct {
 	// request's trace; nil traces nothing but still stores the trace
 	// context with each job.
 	TracerProvider trace.TracerProvider
+	// RescueAfter is how long a job may run before River treats it as
+	// stuck (its process died) and retries it; a worker's own Timeout, when
+	// longer, still applies. Default River's, an hour.
+	RescueAfter time.Duration
 }
 
 // Queue inserts and works jobs on whichever database the store uses.
@@ -75,7 +79,8 @@ type Queue struct {
 func New(st *store.Store, log *slog.Logger, cfg Config) (*Queue, error) {
 	// Completed jobs are kept 30 days so that unique jobs (one NewRx per
 	// MessageID) stay unique across re-sent documents.
-	rc := &river.Config{Logger: log, FetchPollInterval: cfg.FetchPollInterval, CompletedJobRetentionPeriod: 30 * 24 * time.Hour}
+	rc := &river.Config{Logger: log, FetchPollInterval: cfg.FetchPollInterval, CompletedJobRetentionPeriod: 30 * 24 * time.Hour,
+		RescueStuckJobsAfter: cfg.RescueAfter}
 	rc.Middleware = []rivertype.Middleware{newTraceMiddleware(cfg.TracerProvider)}
 	if cfg.FetchPollInterval > 0 {
 		rc.FetchCooldown = min(cfg.FetchPollInterval, 100*time.Millisecond)

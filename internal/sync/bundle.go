@@ -3,9 +3,11 @@ package sync
 import (
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/kapgw/kapgw/internal/store"
@@ -158,9 +160,13 @@ func urnUUID(name string) string {
 	return fmt.Sprintf("urn:uuid:%x-%x-%x-%x-%x", h[0:4], h[4:6], h[6:8], h[8:10], h[10:16])
 }
 
+// errResponse marks an answer the gateway cannot read.
+var errResponse = errors.New("unreadable transaction-response")
+
 // remoteIDs reads the partner's ids from a transaction-response Bundle, in
-// the order of the request's entries.
-func remoteIDs(body []byte, items []item) ([]store.Delivered, error) {
+// the order of the request's entries. An entry whose status is not 2xx is
+// the partner's answer for the whole delivery: a StatusError with host.
+func remoteIDs(body []byte, items []item, host string) ([]store.Delivered, error) {
 	var b struct {
 		Type  string `json:"type"`
 		Entry []struct {
@@ -171,13 +177,21 @@ func remoteIDs(body []byte, items []item) ([]store.Delivered, error) {
 		} `json:"entry"`
 	}
 	if err := json.Unmarshal(body, &b); err != nil {
-		return nil, fmt.Errorf("decode transaction-response: %w", err)
+		return nil, fmt.Errorf("%w: %v", errResponse, err)
 	}
 	if b.Type != "transaction-response" || len(b.Entry) != len(items) {
-		return nil, fmt.Errorf("transaction-response has %d entries for %d", len(b.Entry), len(items))
+		return nil, fmt.Errorf("%w: %d entries for %d", errResponse, len(b.Entry), len(items))
 	}
 	out := make([]store.Delivered, len(items))
 	for i, it := range items {
+		code, _, _ := strings.Cut(strings.TrimSpace(b.Entry[i].Response.Status), " ")
+		status, err := strconv.Atoi(code)
+		if err != nil {
+			return nil, fmt.Errorf("%w: entry %d has no status", errResponse, i)
+		}
+		if status/100 != 2 {
+			return nil, &StatusError{Op: "transaction entry", Host: host, Status: status}
+		}
 		loc := strings.TrimPrefix(b.Entry[i].Response.Location, "/")
 		if j := strings.Index(loc, it.Type+"/"); j >= 0 {
 			loc = loc[j+len(it.Type)+1:]

@@ -3,18 +3,13 @@ package sync_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/riverqueue/river"
 	"github.com/tidwall/sjson"
 
 	"github.com/kapgw/kapgw/internal/fhirpeer"
-	"github.com/kapgw/kapgw/internal/intake"
 	"github.com/kapgw/kapgw/internal/jobs"
 	"github.com/kapgw/kapgw/internal/store"
 	kapsync "github.com/kapgw/kapgw/internal/sync"
@@ -26,7 +21,7 @@ func (noSecrets) Resolve(context.Context, string) (string, error) {
 	return "", fmt.Errorf("no secrets")
 }
 
-func openStore(t *testing.T) *store.Store {
+func openStore(t testing.TB) *store.Store {
 	t.Helper()
 	st, err := store.Open(context.Background(), store.Config{DataDir: filepath.Join(t.TempDir(), "data")}, nil)
 	if err != nil {
@@ -50,40 +45,20 @@ func openStore(t *testing.T) *store.Store {
 func TestPushThroughFaults(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	st := openStore(t)
 	peer := fhirpeer.Start(t)
 	fault := fhirpeer.NewFault(t, peer.Base)
 	fault.Delay = 300 * time.Millisecond
 	fault.Random(0.3, 7)
 
-	if err := st.AddClient(ctx, store.Client{ID: "ehr-1", Name: "EHR", Kind: "partner", JWKS: []byte(`{"keys":[]}`),
-		Scopes: []string{"system/*.rs"}, Orgs: []string{"org-med-1"}, Rate: 10}); err != nil {
-		t.Fatal(err)
-	}
 	if err := kapsync.CheckURL(ctx, fault.Base, kapsync.AllowLoopback); err != nil {
 		t.Fatal(err)
 	}
 	if err := kapsync.CheckURL(ctx, fault.Base, kapsync.AllowNone); err == nil {
 		t.Fatal("loopback URL accepted without AllowLoopback")
 	}
-	if err := st.PutDestination(ctx, store.Destination{PartnerID: "ehr-1", BaseURL: fault.Base, Auth: "none",
-		Concurrency: 4, Rate: 1000, Allow: string(kapsync.AllowLoopback)}); err != nil {
-		t.Fatal(err)
-	}
-
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	w := kapsync.NewWorker(st, noSecrets{}, log, time.Now, kapsync.Backoff{Base: 20 * time.Millisecond, Cap: 300 * time.Millisecond}, "test")
-	workers := river.NewWorkers()
-	river.AddWorker(workers, w)
-	q, err := jobs.New(st, log, jobs.Config{Workers: workers, MaxWorkers: 8, FetchPollInterval: 50 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc := intake.New(st, time.Now, "").WithOutbox(kapsync.NewOutbox(st, q, time.Now, 50))
-	doc, err := os.ReadFile("../kap/kaptest/testdata/home-dosing.json")
-	if err != nil {
-		t.Fatal(err)
-	}
+	rig := newPushRig(t, store.Destination{BaseURL: fault.Base, Auth: "none", Concurrency: 4, Rate: 1000,
+		Allow: string(kapsync.AllowLoopback)}, noSecrets{}, nil)
+	st, q, svc, doc := rig.st, rig.q, rig.intake, homeDosing(t)
 	const versions = 12
 	var last []byte
 	for i := range versions {
@@ -121,6 +96,19 @@ func TestPushThroughFaults(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	t.Logf("faults met: %v", fault.Counts())
+	requests := 0
+	for _, n := range fault.Counts() {
+		requests += n
+	}
+	posts := 0
+	for _, e := range pushRows(t, st) {
+		if e.Operation == "POST transaction" {
+			posts++
+		}
+	}
+	if posts != requests { // every request the partner saw is one exchange row
+		t.Errorf("exchange log has %d POST rows for %d requests at the partner", posts, requests)
+	}
 
 	counted := 0
 	for _, typ := range typesOf(want) {

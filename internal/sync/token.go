@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -29,7 +28,7 @@ type Resolver interface {
 type tokenSource struct {
 	dest    store.Destination
 	secrets Resolver
-	client  *http.Client
+	client  func(context.Context) (*http.Client, error)
 	now     func() time.Time
 
 	mu     gosync.Mutex
@@ -63,7 +62,7 @@ func (t *tokenSource) Forget() {
 func (t *tokenSource) fetch(ctx context.Context) (string, time.Duration, error) {
 	secret, err := t.secrets.Resolve(ctx, t.dest.SecretRef)
 	if err != nil {
-		return "", 0, fmt.Errorf("partner credentials: %w", err)
+		return "", 0, fmt.Errorf("%w: %w", ErrCredentials, err)
 	}
 	form := url.Values{"grant_type": {"client_credentials"}}
 	if t.dest.Scope != "" {
@@ -93,7 +92,11 @@ func (t *tokenSource) fetch(ctx context.Context) (string, time.Duration, error) 
 	req.Body = io.NopCloser(strings.NewReader(form.Encode()))
 	req.ContentLength = int64(len(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := t.client.Do(req)
+	hc, err := t.client(ctx)
+	if err != nil {
+		return "", 0, err
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
 		return "", 0, fmt.Errorf("POST token %s: %w", req.URL.Host, err)
 	}
@@ -116,7 +119,7 @@ func (t *tokenSource) fetch(ctx context.Context) (string, time.Duration, error) 
 func parseKey(pemText string) (crypto.Signer, error) {
 	b, _ := pem.Decode([]byte(pemText))
 	if b == nil {
-		return nil, errors.New("partner key is not PEM")
+		return nil, fmt.Errorf("%w: partner key is not PEM", ErrCredentials)
 	}
 	if k, err := x509.ParsePKCS8PrivateKey(b.Bytes); err == nil {
 		if s, ok := k.(crypto.Signer); ok {
@@ -129,5 +132,5 @@ func parseKey(pemText string) (crypto.Signer, error) {
 	if k, err := x509.ParsePKCS1PrivateKey(b.Bytes); err == nil {
 		return k, nil
 	}
-	return nil, errors.New("partner key is not a private key")
+	return nil, fmt.Errorf("%w: partner key is not a private key", ErrCredentials)
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	gosync "sync"
@@ -27,7 +28,12 @@ type Store interface {
 	AcquireLease(ctx context.Context, partnerID, patientID, holder string, ttl time.Duration) (bool, error)
 	ReleaseLease(ctx context.Context, partnerID, patientID, holder string) error
 	AddDeadLetter(ctx context.Context, d store.DeadLetter) (int64, error)
-	AddExchange(ctx context.Context, e store.Exchange) (int64, error)
+}
+
+// ExchangeLog records every push attempt with its encrypted payload and
+// the trace id of ctx (exchange.Recorder).
+type ExchangeLog interface {
+	Record(ctx context.Context, e store.Exchange, payload []byte) (int64, error)
 }
 
 // Backoff is the retry schedule: capped exponential with full jitter.
@@ -39,6 +45,7 @@ type Backoff struct {
 type Worker struct {
 	river.WorkerDefaults[PushArgs]
 	store   Store
+	xlog    ExchangeLog
 	secrets Resolver
 	log     *slog.Logger
 	now     func() time.Time
@@ -51,16 +58,16 @@ type Worker struct {
 	waits   map[int64]time.Duration // Retry-After per job id, read by NextRetry
 }
 
-// NewWorker returns the delivery worker. holder names this process in
-// delivery leases.
-func NewWorker(st Store, secrets Resolver, log *slog.Logger, now func() time.Time, b Backoff, holder string) *Worker {
+// NewWorker returns the delivery worker. Every attempt goes to xlog;
+// holder names this process in delivery leases.
+func NewWorker(st Store, xlog ExchangeLog, secrets Resolver, log *slog.Logger, now func() time.Time, b Backoff, holder string) *Worker {
 	if b.Base <= 0 {
 		b.Base = time.Second
 	}
 	if b.Cap <= 0 {
 		b.Cap = 10 * time.Minute
 	}
-	return &Worker{store: st, secrets: secrets, log: log, now: now, backoff: b, holder: holder,
+	return &Worker{store: st, xlog: xlog, secrets: secrets, log: log, now: now, backoff: b, holder: holder,
 		clients: map[string]*partnerClient{}, waits: map[int64]time.Duration{}}
 }
 
@@ -71,10 +78,23 @@ func (w *Worker) WithTransport(wrap func(http.RoundTripper) http.RoundTripper) *
 	return w
 }
 
-// Timeout bounds one attempt (the lease outlives it).
-func (w *Worker) Timeout(*river.Job[PushArgs]) time.Duration { return 2 * time.Minute }
+// WorkTimeout bounds one attempt. A process killed during an attempt
+// leaves its job running; River rescues it once this has passed (with
+// jobs.Config.RescueAfter no longer than a minute or so).
+const WorkTimeout = 30 * time.Second
 
-const leaseTTL = 3 * time.Minute
+// Timeout bounds one attempt (the lease outlives it).
+func (w *Worker) Timeout(*river.Job[PushArgs]) time.Duration { return WorkTimeout }
+
+// leaseTTL outlives an attempt, so two deliveries for one patient never
+// overlap, and is short, so a killed process blocks its patients briefly.
+const leaseTTL = WorkTimeout + 10*time.Second
+
+// attempt is one run of a delivery job.
+type attempt struct {
+	job    *river.Job[PushArgs]
+	logged bool // some request of this attempt is in the exchange log
+}
 
 // Work delivers the current state of the episode to the partner.
 func (w *Worker) Work(ctx context.Context, job *river.Job[PushArgs]) error {
@@ -88,32 +108,59 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[PushArgs]) error {
 		return river.JobSnooze(time.Duration(100+rand.IntN(400)) * time.Millisecond)
 	}
 	defer func() { _ = w.store.ReleaseLease(context.WithoutCancel(ctx), a.PartnerID, a.PatientID, holder) }()
+	at := &attempt{job: job}
 	start := w.now()
-	n, err := w.deliver(ctx, a)
-	w.logExchange(ctx, job, n, w.now().Sub(start), err)
+	err = w.deliver(ctx, at)
+	if !at.logged { // nothing was sent: the attempt is still in the log
+		w.record(ctx, at, []string{"Patient/" + a.PatientID}, nil, 0, w.now().Sub(start), err)
+	}
 	if err == nil {
 		return nil
 	}
 	return w.classify(ctx, job, err)
 }
 
-// deliver sends what changed since the partner's last delivery and returns
-// how many resources went; 0 and nil when nothing did.
-func (w *Worker) deliver(ctx context.Context, a PushArgs) (int, error) {
+// errReview marks a delivery the partner refused with a conflict that the
+// destination's rule, or a second conflict after re-sending, leaves to a
+// person.
+var errReview = errors.New("conflict left for review")
+
+// deliver sends what changed since the partner's last delivery. On a 409
+// or 412 it re-reads our current state and sends once more when the
+// destination's rule is resend; a rule of review, or a second conflict,
+// gives errReview.
+func (w *Worker) deliver(ctx context.Context, at *attempt) error {
+	for resent := false; ; resent = true {
+		rule, err := w.deliverOnce(ctx, at)
+		if !conflict(err) {
+			return err
+		}
+		if rule == "review" || resent {
+			return fmt.Errorf("%w: %w", errReview, err)
+		}
+		w.log.InfoContext(ctx, "sync conflict, re-sending", "partner_id", at.job.Args.PartnerID,
+			"episode_id", at.job.Args.EpisodeID, "job_id", at.job.ID)
+	}
+}
+
+// deliverOnce reads the episode and what the partner holds, and sends what
+// is newer; it returns the destination's conflict rule.
+func (w *Worker) deliverOnce(ctx context.Context, at *attempt) (string, error) {
+	a := at.job.Args
 	d, err := w.store.Destination(ctx, a.PartnerID)
 	if err != nil {
-		return 0, err
+		return "", err
 	}
 	access, err := w.store.EpisodeAccess(ctx, a.EpisodeID)
 	if err != nil {
-		return 0, err
+		return d.OnConflict, err
 	}
 	if _, ok := visible(d, access, w.now()); !ok {
-		return 0, nil // consent revoked or partner disabled since: nothing to send
+		return d.OnConflict, nil // consent revoked or partner disabled since: nothing to send
 	}
 	vs, err := w.store.EpisodeResources(ctx, a.EpisodeID)
 	if err != nil {
-		return 0, err
+		return d.OnConflict, err
 	}
 	refs := make([]string, len(vs))
 	for i, v := range vs {
@@ -121,7 +168,7 @@ func (w *Worker) deliver(ctx context.Context, a PushArgs) (int, error) {
 	}
 	held, err := w.store.DeliveredFor(ctx, a.PartnerID, refs)
 	if err != nil {
-		return 0, err
+		return d.OnConflict, err
 	}
 	want := map[string]bool{}
 	for _, t := range d.Types {
@@ -129,33 +176,48 @@ func (w *Worker) deliver(ctx context.Context, a PushArgs) (int, error) {
 	}
 	items, err := parseItems(vs, want)
 	if err != nil || !changed(items, held) {
-		return 0, err
+		return d.OnConflict, err
 	}
 	c, err := w.client(d)
 	if err != nil {
-		return 0, err
+		return d.OnConflict, err
 	}
 	for chunk := range slices.Chunk(items, maxEntries) {
-		bundle, err := encodeBundle(chunk, held)
-		if err != nil {
-			return 0, err
-		}
-		body, err := c.transaction(ctx, bundle)
-		if err != nil {
-			return len(items), err
-		}
-		ds, err := remoteIDs(body, chunk)
-		if err != nil {
-			return len(items), err
-		}
-		if err := w.store.RecordDelivered(ctx, a.PartnerID, ds); err != nil {
-			return len(items), err
-		}
-		for _, d := range ds {
-			held[d.Type+"/"+d.ID] = d
+		if err := w.send(ctx, at, c, chunk, held); err != nil {
+			return d.OnConflict, err
 		}
 	}
-	return len(items), nil
+	return d.OnConflict, nil
+}
+
+// send posts one chunk as a transaction Bundle, logs the request, and
+// records what the partner now holds.
+func (w *Worker) send(ctx context.Context, at *attempt, c *partnerClient, chunk []item, held map[string]store.Delivered) error {
+	bundle, err := encodeBundle(chunk, held)
+	if err != nil {
+		return err
+	}
+	refs := make([]string, len(chunk))
+	for i, it := range chunk {
+		refs[i] = it.Type + "/" + it.ID
+	}
+	start := w.now()
+	body, status, err := c.transaction(ctx, bundle)
+	var ds []store.Delivered
+	if err == nil {
+		ds, err = remoteIDs(body, chunk, c.host)
+	}
+	w.record(ctx, at, refs, bundle, status, w.now().Sub(start), err)
+	if err != nil {
+		return err
+	}
+	if err := w.store.RecordDelivered(ctx, at.job.Args.PartnerID, ds); err != nil {
+		return err
+	}
+	for _, d := range ds {
+		held[d.Type+"/"+d.ID] = d
+	}
+	return nil
 }
 
 // maxEntries caps a transaction's entries: Medplum refuses conditional
@@ -190,7 +252,8 @@ func (w *Worker) client(d store.Destination) (*partnerClient, error) {
 func sameDestination(a, b store.Destination) bool {
 	return a.BaseURL == b.BaseURL && a.Auth == b.Auth && a.TokenURL == b.TokenURL && a.ClientID == b.ClientID &&
 		a.KeyID == b.KeyID && a.SecretRef == b.SecretRef && a.Scope == b.Scope && a.Concurrency == b.Concurrency &&
-		a.Rate == b.Rate && a.Allow == b.Allow
+		a.Rate == b.Rate && a.Allow == b.Allow && a.TLSCertRef == b.TLSCertRef && a.TLSKeyRef == b.TLSKeyRef &&
+		a.CARef == b.CARef
 }
 
 // classify turns a failed attempt into River's next step: dead letter at
@@ -201,6 +264,9 @@ func (w *Worker) classify(ctx context.Context, job *river.Job[PushArgs], err err
 	code := ""
 	if errors.As(err, &se) {
 		code = strconv.Itoa(se.Status)
+		if errors.Is(err, errReview) {
+			return w.dead(ctx, job, "review", code, err)
+		}
 		if hopeless(se.Status) {
 			return w.dead(ctx, job, "rejected", code, err)
 		}
@@ -220,8 +286,8 @@ func (w *Worker) classify(ctx context.Context, job *river.Job[PushArgs], err err
 }
 
 // hopeless reports 4xx answers a retry cannot fix. 401 (token expired),
-// 408, 409/412 (conflicts: the next attempt re-reads and re-sends) and 429
-// are retried.
+// 408 and 429 are retried; 409/412 never get here but as errReview (deliver
+// re-sends once first).
 func hopeless(status int) bool {
 	switch status {
 	case http.StatusUnauthorized, http.StatusRequestTimeout, http.StatusConflict,
@@ -260,22 +326,55 @@ func (w *Worker) NextRetry(job *river.Job[PushArgs]) time.Time {
 	return w.now().Add(time.Duration(rand.Int64N(int64(ceil) + 1)))
 }
 
-// logExchange puts the attempt in the exchange log (ids and codes only).
-func (w *Worker) logExchange(ctx context.Context, job *river.Job[PushArgs], n int, took time.Duration, err error) {
-	status, code, class := "ok", "200", ""
+// record puts one request of an attempt, or an attempt that sent nothing,
+// in the exchange log: ids, codes and the encrypted Bundle only.
+func (w *Worker) record(ctx context.Context, at *attempt, refs []string, payload []byte, status int, took time.Duration, err error) {
+	at.logged = true
+	a := at.job.Args
+	e := store.Exchange{Kind: "push", Direction: "out", EpisodeID: a.EpisodeID, PartnerID: a.PartnerID, Refs: refs,
+		Operation: "POST transaction", Status: "ok", Attempt: at.job.Attempt, Duration: took, ErrorClass: errorClass(err)}
+	if status > 0 {
+		e.Code = strconv.Itoa(status)
+	}
 	var se *StatusError
 	switch {
-	case err == nil && n == 0:
-		status, code = "unchanged", ""
-	case errors.As(err, &se):
-		status, code, class = "error", strconv.Itoa(se.Status), "status"
+	case err != nil && errors.As(err, &se):
+		e.Status, e.Code = "error", strconv.Itoa(se.Status)
 	case err != nil:
-		status, code, class = "error", "", "transport"
+		e.Status = "error"
+	case payload == nil:
+		e.Status, e.Operation = "unchanged", "none"
 	}
-	_, lerr := w.store.AddExchange(ctx, store.Exchange{At: w.now(), Kind: "push", Direction: "out",
-		EpisodeID: job.Args.EpisodeID, PartnerID: job.Args.PartnerID, Refs: []string{"Patient/" + job.Args.PatientID},
-		Operation: "POST transaction", Status: status, Code: code, Attempt: job.Attempt, Duration: took, ErrorClass: class})
-	if lerr != nil {
-		w.log.ErrorContext(ctx, "sync exchange log failed", "partner_id", job.Args.PartnerID, "error", fmt.Sprint(lerr))
+	if _, lerr := w.xlog.Record(ctx, e, payload); lerr != nil {
+		w.log.ErrorContext(ctx, "sync exchange log failed", "partner_id", a.PartnerID, "error", lerr.Error())
 	}
+}
+
+// errorClass names the kind of failure, for the exchange log: conflict,
+// throttled (429, 503), status (other answers), address, credentials,
+// timeout, transport, response (unreadable answer) or gateway (ours).
+func errorClass(err error) string {
+	var se *StatusError
+	var ue *url.Error
+	switch {
+	case err == nil:
+		return ""
+	case conflict(err):
+		return "conflict"
+	case errors.As(err, &se) && (se.Status == http.StatusTooManyRequests || se.Status == http.StatusServiceUnavailable):
+		return "throttled"
+	case errors.As(err, &se):
+		return "status"
+	case errors.Is(err, ErrAddress):
+		return "address"
+	case errors.Is(err, ErrCredentials):
+		return "credentials"
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ue) && ue.Timeout():
+		return "timeout"
+	case errors.As(err, &ue):
+		return "transport"
+	case errors.Is(err, errResponse):
+		return "response"
+	}
+	return "gateway"
 }

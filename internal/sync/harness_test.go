@@ -1,0 +1,113 @@
+package sync_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/riverqueue/river"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/kapgw/kapgw/internal/exchange"
+	"github.com/kapgw/kapgw/internal/intake"
+	"github.com/kapgw/kapgw/internal/jobs"
+	"github.com/kapgw/kapgw/internal/secrets"
+	"github.com/kapgw/kapgw/internal/store"
+	kapsync "github.com/kapgw/kapgw/internal/sync"
+)
+
+// pushRig is a store, exchange log, job queue and intake wired as kapgw
+// serve wires them, with one partner ehr-1 (organization org-med-1).
+type pushRig struct {
+	st     *store.Store
+	xlog   *exchange.Recorder
+	cipher secrets.Cipher
+	q      *jobs.Queue
+	intake *intake.Service
+}
+
+// newPushRig registers ehr-1 with destination d and returns the rig with
+// its queue not yet started. tp traces job work (nil: none).
+func newPushRig(t testing.TB, d store.Destination, res kapsync.Resolver, tp trace.TracerProvider) *pushRig {
+	t.Helper()
+	ctx := context.Background()
+	st := openStore(t)
+	if err := st.AddClient(ctx, store.Client{ID: "ehr-1", Name: "EHR", Kind: "partner", JWKS: []byte(`{"keys":[]}`),
+		Scopes: []string{"system/*.rs"}, Orgs: []string{"org-med-1"}, Rate: 10}); err != nil {
+		t.Fatal(err)
+	}
+	d.PartnerID = "ehr-1"
+	if err := st.PutDestination(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	dev, err := secrets.OpenDevStore(ctx, log, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := dev.Cipher(ctx, secrets.ExchangeKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	xlog := exchange.New(st, c, log, nil)
+	w := kapsync.NewWorker(st, xlog, res, log, time.Now, kapsync.Backoff{Base: 20 * time.Millisecond, Cap: 300 * time.Millisecond}, "test")
+	workers := river.NewWorkers()
+	river.AddWorker(workers, w)
+	q, err := jobs.New(st, log, jobs.Config{Workers: workers, MaxWorkers: 8, FetchPollInterval: 50 * time.Millisecond, TracerProvider: tp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := intake.New(st, time.Now, "").WithOutbox(kapsync.NewOutbox(st, q, time.Now, 50))
+	return &pushRig{st: st, xlog: xlog, cipher: c, q: q, intake: svc}
+}
+
+// start works jobs until the test ends.
+func (r *pushRig) start(t testing.TB) {
+	t.Helper()
+	if err := r.q.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.q.Stop(context.Background()) })
+}
+
+// homeDosing is the example episode ep-700001 of organization org-med-1.
+func homeDosing(t testing.TB) []byte {
+	t.Helper()
+	doc, err := os.ReadFile(filepath.Join("..", "kap", "kaptest", "testdata", "home-dosing.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return doc
+}
+
+// waitFor polls cond every 100ms until it holds or timeout passes.
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s", what, timeout)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// pushRows returns the push rows of the exchange log, oldest first.
+func pushRows(t testing.TB, st *store.Store) []store.Exchange {
+	t.Helper()
+	all, err := st.Exchanges(context.Background(), store.ExchangeFilter{PartnerID: "ehr-1", Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []store.Exchange
+	for i := len(all) - 1; i >= 0; i-- {
+		if all[i].Kind == exchange.KindPush {
+			out = append(out, all[i])
+		}
+	}
+	return out
+}
