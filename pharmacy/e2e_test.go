@@ -95,11 +95,12 @@ func postgresSchema(t testing.TB) string {
 // gateway is the intake service sending through a River queue to ph.
 func gateway(t testing.TB, st *store.Store, f sim.Faults) (*intake.Service, *sim.Sim) {
 	t.Helper()
-	return gatewayWith(t, st, f, func(p *pharmacy.Prescriptions) *pharmacy.Prescriptions { return p })
+	return gatewayWith(t, st, sim.Config{Faults: f}, func(p *pharmacy.Prescriptions) *pharmacy.Prescriptions { return p })
 }
 
-// gatewayWith is gateway with the prescription hook passed through wrap.
-func gatewayWith(t testing.TB, st *store.Store, f sim.Faults, wrap func(*pharmacy.Prescriptions) *pharmacy.Prescriptions) (*intake.Service, *sim.Sim) {
+// gatewayWith is gateway with the simulator's faults and refills from
+// simCfg, and the prescription hook passed through wrap.
+func gatewayWith(t testing.TB, st *store.Store, simCfg sim.Config, wrap func(*pharmacy.Prescriptions) *pharmacy.Prescriptions) (*intake.Service, *sim.Sim) {
 	t.Helper()
 	s := signer(t)
 	cb := pharmacy.NewCallbacks(st, func(context.Context) ([]byte, error) { return secret, nil }, pharmacy.LogJournal{Log: discard()}, "", time.Now)
@@ -113,8 +114,8 @@ func gatewayWith(t testing.TB, st *store.Store, f sim.Faults, wrap func(*pharmac
 		}
 	}))
 	t.Cleanup(cbSrv.Close)
-	ph := sim.New(sim.Config{Log: discard(), Keys: sign.KeysOf(s), Secret: secret, Faults: f, HTTP: http.DefaultClient,
-		CallbackURL: cbSrv.URL, CallbackDelay: 10 * time.Millisecond})
+	ph := sim.New(sim.Config{Log: discard(), Keys: sign.KeysOf(s), Secret: secret, Faults: simCfg.Faults, Refills: simCfg.Refills,
+		HTTP: http.DefaultClient, CallbackURL: cbSrv.URL, CallbackDelay: 10 * time.Millisecond})
 	srv := httptest.NewServer(ph.Handler())
 	client, err := pharmacy.NewClient(srv.URL, &http.Client{Timeout: 300 * time.Millisecond})
 	if err != nil {
@@ -156,31 +157,33 @@ func waitFor(t testing.TB, ph *sim.Sim, n int) []sim.Received {
 	return nil
 }
 
-// waitDispense polls until the order's MedicationDispense is completed.
-func waitDispense(t testing.TB, st *store.Store, order string) {
+// waitDispense polls until the MedicationDispense id is completed.
+func waitDispense(t testing.TB, st *store.Store, id string) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		v, err := st.Read(context.Background(), "MedicationDispense", pharmacy.DispenseID(order))
+		v, err := st.Read(context.Background(), "MedicationDispense", id)
 		if err == nil && gjson.GetBytes(v.Body, "status").String() == "completed" {
 			return
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Fatal("no completed MedicationDispense")
+	t.Fatalf("no completed MedicationDispense %s", id)
 }
 
 // TestEndToEnd: an active prescription reaches the pharmacy as exactly one
 // signed NewRx, under a 503 and a timeout; duplicate, out-of-order
-// callbacks make one completed MedicationDispense; and cancelling it in a later
-// document sends CancelRx.
+// callbacks make one completed MedicationDispense per fill; the refill the
+// simulator fills straight away is early and opens the refill Task; and
+// cancelling it in a later document sends CancelRx.
 func TestEndToEnd(t *testing.T) {
 	t.Parallel()
 	for _, dialect := range []string{"sqlite", "postgres"} {
 		t.Run(dialect, func(t *testing.T) {
 			t.Parallel()
 			st := openStore(t, dialect)
-			in, ph := gateway(t, st, sim.Faults{FailFirst: 1, SlowFirst: 2, Slow: time.Second, Duplicate: true, OutOfOrder: true})
+			in, ph := gatewayWith(t, st, sim.Config{Faults: sim.Faults{FailFirst: 1, SlowFirst: 2, Slow: time.Second, Duplicate: true, OutOfOrder: true}, Refills: 1},
+				func(p *pharmacy.Prescriptions) *pharmacy.Prescriptions { return p })
 			doc := kaptest.Example(kaptest.HomeDosing)
 			res, err := in.Put(context.Background(), "ep-700001", doc)
 			if err != nil {
@@ -198,7 +201,12 @@ func TestEndToEnd(t *testing.T) {
 			if got = ph.Received(); len(got) != 1 || got[0].Kind != "NewRx" || got[0].MessageID != res.Prescriptions[0].MessageID {
 				t.Fatalf("received %+v, want one NewRx", got)
 			}
-			waitDispense(t, st, got[0].PrescriberOrderNumber)
+			waitDispense(t, st, pharmacy.DispenseID(got[0].PrescriberOrderNumber))
+			waitDispense(t, st, pharmacy.FillDispenseID(got[0].PrescriberOrderNumber, 1))
+			task := waitTask(t, st, pharmacy.TaskID(got[0].PrescriberOrderNumber, pharmacy.TaskRefill), "requested")
+			if code := gjson.GetBytes(task, "input.0.type.text").String(); code != "warn: "+pharmacy.CodeEarlyRefill {
+				t.Errorf("refill Task input %q", code)
+			}
 			cancelled := bytes.Replace(doc, []byte(`"status": "active",
       "writtenAt"`), []byte(`"status": "cancelled",
       "writtenAt"`), 1)

@@ -168,7 +168,7 @@ func TestPartnerMedicationWarns(t *testing.T) {
 			t.Parallel()
 			st := openStore(t, "sqlite")
 			ext := partnerRecords{patientID: patient, res: []store.Resource{phenelzine(tc.status)}}
-			in, ph := gatewayWith(t, st, sim.Faults{}, func(p *pharmacy.Prescriptions) *pharmacy.Prescriptions { return p.WithExternal(ext) })
+			in, ph := gatewayWith(t, st, sim.Config{}, func(p *pharmacy.Prescriptions) *pharmacy.Prescriptions { return p.WithExternal(ext) })
 			doc := kaptest.Example(kaptest.HomeDosing)
 			res, err := in.Put(context.Background(), "ep-700001", doc)
 			if err != nil {

@@ -37,6 +37,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.BoolVar(&f.Duplicate, "duplicate-callbacks", false, "send every callback twice")
 	fs.BoolVar(&f.OutOfOrder, "out-of-order-callbacks", false, "send fill callbacks last first")
 	fs.BoolVar(&f.BadSignature, "bad-callback-signature", false, "sign callbacks with a wrong HMAC")
+	refills := fs.Int("refills", 0, "fill and report N refills straight after the first fill (early refills)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -51,7 +52,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
 	ph := sim.New(sim.Config{
 		Log: log, Keys: sim.TrustKey(*alg, pub), CallbackURL: *callback, Secret: []byte(secret),
-		CallbackDelay: *delay, Faults: f, HTTP: &http.Client{Timeout: 10 * time.Second},
+		CallbackDelay: *delay, Refills: *refills, Faults: f, HTTP: &http.Client{Timeout: 10 * time.Second},
 	})
 	defer ph.Close()
 	ln, err := net.Listen("tcp", *addr)

@@ -57,9 +57,13 @@ type Config struct {
 	Secret []byte
 	// CallbackDelay is the pause before each callback.
 	CallbackDelay time.Duration
-	Faults        Faults
-	HTTP          *http.Client
-	Now           func() time.Time
+	// Refills is how many refills the simulator fills (and reports) after
+	// the first fill of every NewRx, straight away: refills that come
+	// early.
+	Refills int
+	Faults  Faults
+	HTTP    *http.Client
+	Now     func() time.Time
 }
 
 // Received is one distinct message the simulator accepted.
@@ -71,16 +75,26 @@ type Received struct {
 	Attempts int
 }
 
+// Callback is one callback the simulator posted and the gateway's answer.
+type Callback struct {
+	EventID string
+	Type    string
+	// Status is the HTTP status of the last attempt, 0 when none was
+	// answered.
+	Status int
+}
+
 // Sim is the simulated pharmacy.
 type Sim struct {
-	cfg      Config
-	mu       sync.Mutex
-	requests int
-	received []*Received
-	answers  map[string][]byte
-	wg       sync.WaitGroup
-	ctx      context.Context
-	cancel   context.CancelFunc
+	cfg       Config
+	mu        sync.Mutex
+	requests  int
+	received  []*Received
+	callbacks []Callback
+	answers   map[string][]byte
+	wg        sync.WaitGroup
+	ctx       context.Context
+	cancel    context.CancelFunc
 }
 
 // New returns a simulator; Close stops its callbacks.
@@ -104,6 +118,14 @@ func (s *Sim) Received() []Received {
 		out[i] = *r
 	}
 	return out
+}
+
+// Callbacks returns the callbacks posted so far, in order, with the
+// gateway's answers.
+func (s *Sim) Callbacks() []Callback {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.callbacks)
 }
 
 // Handler serves POST pharmacy.ScriptPath.
@@ -172,7 +194,7 @@ func (s *Sim) accept(ctx context.Context, jws string, body []byte) []byte {
 		answer = s.errorAnswer(m, "900", "simulated refusal")
 	} else {
 		answer, _ = script.Reply(m, newID(), s.now(), script.Body{Status: &script.Status{Code: "000"}})
-		s.callbacks(m)
+		s.schedule(m)
 	}
 	s.answers[m.Header.MessageID] = answer
 	return answer
@@ -196,8 +218,8 @@ func (s *Sim) now() string {
 
 func newID() string { return rand.Text()[:20] }
 
-// callbacks schedules the events that follow an accepted message.
-func (s *Sim) callbacks(m *script.Message) {
+// schedule schedules the events that follow an accepted message.
+func (s *Sim) schedule(m *script.Message) {
 	if s.cfg.CallbackURL == "" {
 		return
 	}
@@ -227,16 +249,20 @@ func (s *Sim) events(m *script.Message) []pharmacy.Event {
 	}
 	qty, _ := strconv.Atoi(m.Body.NewRx.MedicationPrescribed.Quantity.Value)
 	var out []pharmacy.Event
-	for _, st := range []string{pharmacy.FillDispensed, pharmacy.FillShipped, pharmacy.FillDelivered} {
-		e := base
-		e.EventID, e.Type, e.FillStatus, e.Quantity = newID(), pharmacy.EventRxFill, st, qty
-		if st != pharmacy.FillDispensed {
-			e.Carrier, e.TrackingNumber = "UPS", "1Z"+m.Header.MessageID[:16]
+	for refill := range s.cfg.Refills + 1 {
+		var fill []pharmacy.Event
+		for _, st := range []string{pharmacy.FillDispensed, pharmacy.FillShipped, pharmacy.FillDelivered} {
+			e := base
+			e.EventID, e.Type, e.FillStatus, e.Quantity, e.Refill = newID(), pharmacy.EventRxFill, st, qty, refill
+			if st != pharmacy.FillDispensed {
+				e.Carrier, e.TrackingNumber = "UPS", "1Z"+m.Header.MessageID[:15]+strconv.Itoa(refill%10)
+			}
+			fill = append(fill, e)
 		}
-		out = append(out, e)
-	}
-	if s.cfg.Faults.OutOfOrder {
-		slices.Reverse(out)
+		if s.cfg.Faults.OutOfOrder {
+			slices.Reverse(fill)
+		}
+		out = append(out, fill...)
 	}
 	return out
 }
@@ -249,12 +275,15 @@ func (s *Sim) post(e pharmacy.Event) {
 	}
 	e.OccurredAt = now().UTC()
 	body, _ := json.Marshal(e)
+	last := 0
+	defer func() { s.answered(e, last) }()
 	for attempt := range 5 {
 		ts, sig := pharmacy.SignCallback(s.cfg.Secret, now(), body)
 		if s.cfg.Faults.BadSignature {
-			sig = "00" + sig[2:]
+			sig = corrupt(sig)
 		}
 		status, err := s.send(body, ts, sig)
+		last = status
 		if err == nil && status < 500 {
 			s.cfg.Log.Info("callback sent", "event_id", e.EventID, "status", status)
 			return
@@ -266,6 +295,23 @@ func (s *Sim) post(e pharmacy.Event) {
 			return
 		}
 	}
+}
+
+// corrupt changes the first hex digit of a signature, so it never
+// verifies.
+func corrupt(sig string) string {
+	if sig[0] == '0' {
+		return "1" + sig[1:]
+	}
+	return "0" + sig[1:]
+}
+
+// answered records the gateway's last answer to one posting of e (a
+// duplicate is posted, and recorded, twice).
+func (s *Sim) answered(e pharmacy.Event, status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.callbacks = append(s.callbacks, Callback{EventID: e.EventID, Type: e.Type, Status: status})
 }
 
 func (s *Sim) send(body []byte, ts, sig string) (int, error) {
