@@ -47,6 +47,29 @@ var auditedRoutes = map[string]string{
 	"/fhir/r4/:type/:id/_history":      "history-instance",
 	"/fhir/r4/:type/:id/_history/:vid": "vread",
 	"/fhir/r4/Patient/:id/$everything": "operation",
+	// The intake API's reads return a whole episode: the KAP document
+	// or its FHIR resources (GET only; the PUT is the clinic's write).
+	"/kap/v1/episodes/:id":      "read",
+	"/kap/v1/episodes/:id/fhir": "read",
+}
+
+// ctxAccessed is where a handler whose body is not FHIR (the KAP document)
+// leaves the patients and resources it returned, for auditAccess.
+const ctxAccessed = "kapgw.audit.accessed"
+
+// noteAccessed notes, for auditAccess, that a response returned vs.
+func noteAccessed(c echo.Context, vs []store.Version) {
+	var a audit.Access
+	seen := map[string]bool{}
+	for _, v := range vs {
+		p := patientOf(v.Type, v.ID, gjson.ParseBytes(v.Body))
+		a.Entries = append(a.Entries, audit.Entry{Ref: v.Type + "/" + v.ID, Patient: p})
+		if p != "" && !seen[p] {
+			seen[p] = true
+			a.Patients = append(a.Patients, p)
+		}
+	}
+	c.Set(ctxAccessed, a)
 }
 
 // auditAccess holds the response of every authenticated request to an
@@ -60,7 +83,7 @@ func auditAccess(w AuditWriter) echo.MiddlewareFunc {
 		}
 		return func(c echo.Context) error {
 			interaction, ok := auditedRoutes[c.Path()]
-			if !ok {
+			if !ok || (c.Request().Method != http.MethodGet && strings.HasPrefix(c.Path(), "/kap/")) {
 				return next(c)
 			}
 			res := c.Response()
@@ -77,7 +100,9 @@ func auditAccess(w AuditWriter) echo.MiddlewareFunc {
 			if err != nil {
 				a.Status = toError(err).Status
 			}
-			if err == nil && a.Status < 400 {
+			if noted, ok := c.Get(ctxAccessed).(audit.Access); ok && err == nil && a.Status < 400 {
+				a.Patients, a.Entries = noted.Patients, noted.Entries
+			} else if err == nil && a.Status < 400 {
 				a.Patients, a.Entries = accessed(held.buf.Bytes())
 			}
 			if len(a.Patients) == 0 {

@@ -165,3 +165,43 @@ func TestPartnerWildcardCannotReadAuditEvents(t *testing.T) {
 		}
 	}
 }
+
+// TestIntakeReadsAreAudited: the intake API's GETs return a whole episode,
+// so each writes an AuditEvent naming its patient and resources, and is
+// refused when that cannot be written; the PUT is not a read.
+func TestIntakeReadsAreAudited(t *testing.T) {
+	t.Parallel()
+	srv, st, patient, _ := auditServer(t, nil)
+	ctx := context.Background()
+	var ep struct{ ID string }
+	_ = json.Unmarshal(kaptest.Example(kaptest.HomeDosing), &ep)
+	for _, path := range []string{"/kap/v1/episodes/" + ep.ID, "/kap/v1/episodes/" + ep.ID + "/fhir"} {
+		before, _ := st.AuditEvents(ctx, store.AuditFilter{Limit: 1000})
+		resp, _ := send(t, srv, http.MethodGet, path, "", nil)
+		after, _ := st.AuditEvents(ctx, store.AuditFilter{Limit: 1000})
+		if resp.StatusCode != http.StatusOK || len(after) != len(before)+1 {
+			t.Errorf("GET %s (%d): %d AuditEvents written, want 1", path, resp.StatusCode, len(after)-len(before))
+			continue
+		}
+		got := after[0]
+		if got.PatientID != patient || got.ClientID != "clinic-platform" || got.Action != "R" || got.Outcome != "0" ||
+			!strings.Contains(string(got.Body), `"reference":"Patient/`+patient+`"`) || !strings.Contains(string(got.Body), `"reference":"CarePlan/`) {
+			t.Errorf("GET %s: AuditEvent %s %s %s %s: %s", path, got.PatientID, got.ClientID, got.Action, got.Outcome, got.Body)
+		}
+		fhirvalid.New(t).Check(t, got.Body)
+	}
+	before, _ := st.AuditEvents(ctx, store.AuditFilter{Limit: 1000})
+	if resp, _ := send(t, srv, http.MethodPut, "/kap/v1/episodes/"+ep.ID, "application/json", kaptest.Example(kaptest.HomeDosing)); resp.StatusCode != http.StatusOK {
+		t.Fatalf("PUT again: %d", resp.StatusCode)
+	}
+	if after, _ := st.AuditEvents(ctx, store.AuditFilter{Limit: 1000}); len(after) != len(before) {
+		t.Errorf("the intake PUT wrote %d AuditEvents, want none", len(after)-len(before))
+	}
+
+	failing, _, _, _ := auditServer(t, failingAudit{})
+	for _, path := range []string{"/kap/v1/episodes/" + ep.ID, "/kap/v1/episodes/" + ep.ID + "/fhir"} {
+		if resp, body := send(t, failing, http.MethodGet, path, "", nil); resp.StatusCode != http.StatusServiceUnavailable || strings.Contains(string(body), patient) {
+			t.Errorf("GET %s without an audit record: %d, want 503 and no patient data", path, resp.StatusCode)
+		}
+	}
+}

@@ -101,6 +101,13 @@ func handleEpisodeGet(in Intake) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
+		// The KAP document names no FHIR ids: its AuditEvent names the
+		// episode's current resources and their patient instead.
+		vs, err := in.Current(c.Request().Context(), id)
+		if err != nil {
+			return err
+		}
+		noteAccessed(c, vs)
 		return c.Blob(http.StatusOK, mimeJSON, doc)
 	}
 }
