@@ -21,9 +21,11 @@ import (
 
 const syncUsage = `kapgw sync: pushes to partner EHRs
 
-  kapgw sync destination add --partner ID --url FHIR_BASE_URL --auth smart|secret|none
+  kapgw sync destination add --partner ID --url FHIR_BASE_URL --auth smart|secret|mtls|none
                      [--token-url URL --client-id ID --key-ref REF [--key-id KID] [--scope S]]
-                     [--types T,T] [--concurrency N] [--rate N/s] [--sync-allow-loopback]
+                     [--tls-cert-ref REF --tls-key-ref REF] [--ca-ref REF]
+                     [--types T,T] [--concurrency N] [--rate N/s] [--on-conflict resend|review]
+                     [--sync-allow-loopback]
   kapgw sync status
   kapgw sync dead-letters [--all]
   kapgw sync replay ID
@@ -32,7 +34,13 @@ The partner must be registered (kapgw partners add). URLs must be https and
 resolve to public addresses; --sync-allow-loopback (tests and development,
 and the gateway must run with it too) allows http on loopback and auth none.
 --key-ref is the vault: or local: reference of the SMART private key (PEM)
-or of the client secret. Replaying a dead letter enqueues its delivery
+or of the client secret. With --auth mtls the gateway presents the PEM
+client certificate (chain) at --tls-cert-ref and its key at --tls-key-ref
+(vault: references, re-read when rotated); --ca-ref names a PEM CA bundle
+the partner's server must chain to (default: the system roots).
+--on-conflict says what a 409 or 412 answer does: resend (re-read our
+current state and send once more; a second conflict goes to review) or
+review (a dead letter with reason review at once). Replaying a dead letter enqueues its delivery
 again, once, and is recorded in the exchange log. Each takes --data-dir /
 KAPGW_DATA_DIR and --database-url / KAPGW_DATABASE_URL like kapgw serve.
 `
@@ -42,6 +50,7 @@ type syncFlags struct {
 	store                                  partnerFlags // data-dir and database-url
 	partner, url, auth, tokenURL, clientID string
 	keyID, keyRef, scope, types, rate      string
+	tlsCertRef, tlsKeyRef, caRef, conflict string
 	concurrency                            int
 	allowLoopback, all                     bool
 }
@@ -105,12 +114,16 @@ func parseSyncFlags(sub string, args []string, getenv func(string) string, stder
 	fs.StringVar(&f.store.databaseURL, "database-url", getenv("KAPGW_DATABASE_URL"), "PostgreSQL URL; empty uses SQLite under --data-dir")
 	fs.StringVar(&f.partner, "partner", "", "the registered partner's client id")
 	fs.StringVar(&f.url, "url", "", "the partner's FHIR base URL")
-	fs.StringVar(&f.auth, "auth", "smart", "smart (SMART Backend Services), secret (OAuth client secret) or none")
+	fs.StringVar(&f.auth, "auth", "smart", "smart (SMART Backend Services), secret (OAuth client secret), mtls (client certificate) or none")
 	fs.StringVar(&f.tokenURL, "token-url", "", "the partner's token URL")
 	fs.StringVar(&f.clientID, "client-id", "", "our client id at the partner")
 	fs.StringVar(&f.keyID, "key-id", "", "kid of the SMART key")
 	fs.StringVar(&f.keyRef, "key-ref", "", "vault: or local: reference of the SMART key (PEM) or client secret")
 	fs.StringVar(&f.scope, "scope", "", "scopes to request from the partner")
+	fs.StringVar(&f.tlsCertRef, "tls-cert-ref", "", "vault: or local: reference of the PEM client certificate (auth mtls)")
+	fs.StringVar(&f.tlsKeyRef, "tls-key-ref", "", "vault: or local: reference of the PEM client key (auth mtls)")
+	fs.StringVar(&f.caRef, "ca-ref", "", "vault: or local: reference of the PEM CA bundle of the partner's server; empty: system roots")
+	fs.StringVar(&f.conflict, "on-conflict", "resend", "what a 409 or 412 does: resend (once) or review (dead letter)")
 	fs.StringVar(&f.types, "types", "", "resource types the partner wants, comma-separated; empty: all")
 	fs.IntVar(&f.concurrency, "concurrency", 4, "concurrent requests to the partner")
 	fs.StringVar(&f.rate, "rate", "10/s", "requests per second to the partner (N or N/s)")
@@ -157,8 +170,23 @@ func newDestination(ctx context.Context, f syncFlags) (store.Destination, error)
 		if f.auth == "smart" && f.keyID == "" {
 			errs = append(errs, errors.New("--key-id is required with --auth smart"))
 		}
+	case "mtls":
+		for _, r := range []struct{ flag, ref string }{{"--tls-cert-ref", f.tlsCertRef}, {"--tls-key-ref", f.tlsKeyRef}} {
+			if _, err := secrets.ParseRef(r.ref); err != nil {
+				errs = append(errs, errors.New(r.flag+" must be a vault: or local: secret reference with --auth mtls"))
+			}
+		}
 	default:
-		errs = append(errs, errors.New("--auth must be smart, secret or none"))
+		errs = append(errs, errors.New("--auth must be smart, secret, mtls or none"))
+	}
+	if f.auth != "mtls" && (f.tlsCertRef != "" || f.tlsKeyRef != "") {
+		errs = append(errs, errors.New("--tls-cert-ref and --tls-key-ref go with --auth mtls only"))
+	}
+	if _, err := secrets.ParseRef(f.caRef); f.caRef != "" && err != nil {
+		errs = append(errs, errors.New("--ca-ref must be a vault: or local: secret reference"))
+	}
+	if f.conflict != "resend" && f.conflict != "review" {
+		errs = append(errs, errors.New("--on-conflict must be resend or review"))
 	}
 	var types []string
 	for _, t := range strings.Split(f.types, ",") {
@@ -182,7 +210,8 @@ func newDestination(ctx context.Context, f syncFlags) (store.Destination, error)
 	}
 	return store.Destination{PartnerID: f.partner, BaseURL: f.url, Auth: f.auth, TokenURL: f.tokenURL,
 		ClientID: f.clientID, KeyID: f.keyID, SecretRef: f.keyRef, Scope: f.scope, Types: types,
-		Concurrency: f.concurrency, Rate: rate, Allow: string(allow)}, nil
+		Concurrency: f.concurrency, Rate: rate, Allow: string(allow), TLSCertRef: f.tlsCertRef, TLSKeyRef: f.tlsKeyRef,
+		CARef: f.caRef, OnConflict: f.conflict}, nil
 }
 
 func syncAddDestination(ctx context.Context, f syncFlags, st *store.Store, stdout io.Writer) error {
