@@ -41,6 +41,14 @@ func runOut(t *testing.T, args ...string) string {
 // made once the gateway's address is known (setCallback).
 func startPharmacy(t *testing.T, dataDir string) (url string, setCallback func(string) *sim.Sim) {
 	t.Helper()
+	url, _, setCallback = startPharmacyWith(t, dataDir, sim.Config{Faults: sim.Faults{Duplicate: true}})
+	return url, setCallback
+}
+
+// startPharmacyWith is startPharmacy with the faults and refills of cfg;
+// it also returns the callback secret.
+func startPharmacyWith(t *testing.T, dataDir string, cfg sim.Config) (url string, secret []byte, setCallback func(string) *sim.Sim) {
+	t.Helper()
 	blk, _ := pem.Decode([]byte(runOut(t, "rx", "public-key", "--data-dir", dataDir)))
 	if blk == nil {
 		t.Fatal("kapgw rx public-key printed no PEM")
@@ -54,7 +62,7 @@ func startPharmacy(t *testing.T, dataDir string) (url string, setCallback func(s
 		t.Fatal(err)
 	}
 	ref, _ := secrets.ParseRef("vault:secret/kapgw/pharmacy#callback_hmac")
-	secret, err := dev.Secret(context.Background(), ref)
+	sec, err := dev.Secret(context.Background(), ref)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,10 +85,10 @@ func startPharmacy(t *testing.T, dataDir string) (url string, setCallback func(s
 			s.Close()
 		}
 	})
-	return "http://" + ln.Addr().String(), func(callbackURL string) *sim.Sim {
-		s := sim.New(sim.Config{Log: newLogger(io.Discard, "error"), Keys: sim.TrustKey("ES384", pub), Secret: []byte(secret),
+	return "http://" + ln.Addr().String(), []byte(sec), func(callbackURL string) *sim.Sim {
+		s := sim.New(sim.Config{Log: newLogger(io.Discard, "error"), Keys: sim.TrustKey("ES384", pub), Secret: []byte(sec),
 			CallbackURL: callbackURL, CallbackDelay: 20 * time.Millisecond, HTTP: &http.Client{Timeout: 10 * time.Second},
-			Faults: sim.Faults{Duplicate: true}})
+			Faults: cfg.Faults, Refills: cfg.Refills})
 		ph.Store(s)
 		return s
 	}
