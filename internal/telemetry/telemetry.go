@@ -6,10 +6,12 @@
 // them to every component's constructor. otel.SetTracerProvider is never
 // called.
 //
-// Export follows the standard OTEL_* environment variables: with no OTLP
-// endpoint (OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)
-// no exporter runs and no span is recorded, yet every request still gets a
-// trace id to quote. Telemetry never carries PHI: span names and attributes
+// Export follows the standard OTEL_* environment variables, over OTLP/gRPC
+// or OTLP/HTTP (OTEL_EXPORTER_OTLP_PROTOCOL): with no OTLP endpoint
+// (OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) no
+// exporter runs and no span is recorded, yet every request still gets a
+// trace id to quote. Metrics are pulled from the Prometheus endpoint and,
+// with OTEL_METRICS_EXPORTER=otlp, also pushed over OTLP. Telemetry never carries PHI: span names and attributes
 // hold route templates, ids and codes only (see docs/observability.md).
 package telemetry
 
@@ -81,7 +83,7 @@ func New(ctx context.Context, o Options) (*Telemetry, error) {
 	if err := t.buildTracing(ctx, o, res); err != nil {
 		return nil, err
 	}
-	if err := t.buildMetrics(o, res); err != nil {
+	if err := t.buildMetrics(ctx, o, res); err != nil {
 		return nil, errors.Join(err, t.Shutdown(ctx))
 	}
 	return t, nil
@@ -127,7 +129,7 @@ func (t *Telemetry) buildTracing(ctx context.Context, o Options, res *resource.R
 }
 
 // buildMetrics creates the meter provider and its Prometheus registry.
-func (t *Telemetry) buildMetrics(o Options, res *resource.Resource) error {
+func (t *Telemetry) buildMetrics(ctx context.Context, o Options, res *resource.Resource) error {
 	reg := prometheus.NewRegistry()
 	if err := reg.Register(collectors.NewGoCollector()); err != nil {
 		return fmt.Errorf("register go collector: %w", err)
@@ -142,6 +144,13 @@ func (t *Telemetry) buildMetrics(o Options, res *resource.Resource) error {
 	opts := []sdkmetric.Option{sdkmetric.WithResource(res), sdkmetric.WithReader(exp)}
 	if o.MetricReader != nil {
 		opts = append(opts, sdkmetric.WithReader(o.MetricReader))
+	}
+	push, err := otlpMetricReader(ctx, o.Getenv)
+	if err != nil {
+		return err
+	}
+	if push != nil {
+		opts = append(opts, sdkmetric.WithReader(push))
 	}
 	mp := sdkmetric.NewMeterProvider(opts...)
 	t.MeterProvider = mp

@@ -48,11 +48,41 @@ func TestSamplerFromEnvironment(t *testing.T) {
 	}
 }
 
-func TestGRPCProtocolRefused(t *testing.T) {
+func TestOTLPTargetFromEnvironment(t *testing.T) {
 	t.Parallel()
-	env := map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4317", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}
-	if _, err := New(context.Background(), Options{Getenv: func(k string) string { return env[k] }}); err == nil || !strings.Contains(err.Error(), "http/protobuf") {
-		t.Errorf("grpc protocol: err %v, want a refusal naming http/protobuf", err)
+	tests := []struct {
+		env                map[string]string
+		signal             string
+		protocol, endpoint string
+	}{
+		{map[string]string{}, "traces", ProtocolHTTPProtobuf, ""},
+		{map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"}, "traces", ProtocolHTTPProtobuf, "http://c:4318/v1/traces"},
+		{map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318/"}, "metrics", ProtocolHTTPProtobuf, "http://c:4318/v1/metrics"},
+		{map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4317", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, "traces", ProtocolGRPC, "http://c:4317"},
+		{map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "grpc",
+			"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "https://t:4317"}, "traces", ProtocolGRPC, "https://t:4317"},
+		{map[string]string{"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/protobuf",
+			"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://t:4318/custom"}, "traces", ProtocolHTTPProtobuf, "http://t:4318/custom"},
+	}
+	for _, tc := range tests {
+		got, err := target(func(k string) string { return tc.env[k] }, tc.signal)
+		if err != nil || got.protocol != tc.protocol || got.endpoint != tc.endpoint {
+			t.Errorf("%v %s: %+v, %v; want %s %q", tc.env, tc.signal, got, err, tc.protocol, tc.endpoint)
+		}
+	}
+}
+
+func TestUnsupportedOTLPSettingsRefused(t *testing.T) {
+	t.Parallel()
+	for _, env := range []map[string]string{
+		{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"},
+		{"OTEL_EXPORTER_OTLP_ENDPOINT": "127.0.0.1:4317", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"},
+		{"OTEL_METRICS_EXPORTER": "otlp"},
+		{"OTEL_METRICS_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318", "OTEL_METRIC_EXPORT_INTERVAL": "soon"},
+	} {
+		if _, err := New(context.Background(), Options{Getenv: func(k string) string { return env[k] }}); err == nil {
+			t.Errorf("%v accepted", env)
+		}
 	}
 }
 
