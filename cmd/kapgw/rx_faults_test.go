@@ -161,3 +161,67 @@ func postCallback(t *testing.T, base, timestamp, signature string, body []byte) 
 	_ = resp.Body.Close()
 	return resp.StatusCode
 }
+
+// TestPharmacyRefusalsThroughGateway: a pharmacy answering SCRIPT Error
+// gets the NewRx once (an Error is final, never retried) and the
+// prescriber a failed Task; a pharmacy signing its callbacks with a wrong
+// HMAC has every callback refused with 401, and no MedicationDispense is
+// written.
+func TestPharmacyRefusalsThroughGateway(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		faults sim.Faults
+	}{
+		{"error", sim.Faults{ErrorAll: true}},
+		{"bad signature", sim.Faults{BadSignature: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			pharmacyURL, _, makeSim := startPharmacyWith(t, dir, sim.Config{Faults: tc.faults})
+			g := startGateway(t, "--data-dir", dir, "--pharmacy-url", pharmacyURL, "--pharmacy-timeout", "1s")
+			ph := makeSim(g.base + "/pharmacy/v1/callbacks")
+			g.token = g.login(t, "clinic-platform", "clinic", clinicScopes, nil)
+			partner := g.as(g.login(t, "ehr-a", "partner", []string{"system/*.rs"}, []string{"org-thr-12"}))
+			doc := recent(kaptest.Example(kaptest.HomeDosing), time.Now())
+			if resp, body := g.do(t, http.MethodPut, "/kap/v1/episodes/"+gjson.GetBytes(doc, "id").String(), "application/json", doc); resp.StatusCode != http.StatusCreated {
+				t.Fatalf("PUT: %d %s", resp.StatusCode, body)
+			}
+			order := waitReceived(t, ph, 1)[0].PrescriberOrderNumber
+			patient := mappers.ID("Patient", gjson.GetBytes(doc, "patient.id").String())
+
+			if tc.faults.ErrorAll {
+				failed := "Task/" + pharmacy.TaskID(order, pharmacy.TaskFailed)
+				var task gjson.Result
+				for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline) && !task.Exists(); time.Sleep(50 * time.Millisecond) {
+					_, b := partner.do(t, http.MethodGet, "/fhir/r4/Task?patient=Patient/"+patient, "", nil)
+					task = gjson.GetBytes(b, `entry.#(fullUrl%"*`+failed+`").resource`)
+				}
+				if task.Get("description").String() != "The pharmacy refused the prescription (SCRIPT Error 900)" {
+					t.Errorf("no failed Task through Task?patient=: %s", task.Raw)
+				}
+				time.Sleep(2 * time.Second) // a retry would come after about 1s
+				if got := ph.Received(); len(got) != 1 || got[0].Attempts != 1 {
+					t.Errorf("pharmacy received %+v, want one NewRx sent once", got)
+				}
+				return
+			}
+			var cbs []sim.Callback
+			for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline) && len(cbs) < 3; time.Sleep(50 * time.Millisecond) {
+				cbs = ph.Callbacks()
+			}
+			if len(cbs) != 3 {
+				t.Fatalf("callbacks %+v, want 3", cbs)
+			}
+			for _, c := range cbs {
+				if c.Status != http.StatusUnauthorized {
+					t.Errorf("callback %s with a bad signature answered %d, want 401", c.EventID, c.Status)
+				}
+			}
+			if resp, _ := partner.do(t, http.MethodGet, "/fhir/r4/MedicationDispense/"+pharmacy.DispenseID(order), "", nil); resp.StatusCode != http.StatusNotFound {
+				t.Errorf("refused callbacks wrote a dispense: %d", resp.StatusCode)
+			}
+		})
+	}
+}
