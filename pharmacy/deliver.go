@@ -62,6 +62,9 @@ type Step struct {
 	MessageID      string
 	Message        string
 	Step           string
+	// EpisodeID is the KAP episode of a delivery step, so the exchange log
+	// finds the messages of an episode; empty on callbacks.
+	EpisodeID string
 	// Code and Detail explain a failure (SCRIPT codes, rule codes).
 	Code   string
 	Detail string
@@ -117,7 +120,7 @@ func (s *Sender) Timeout(*river.Job[SendArgs]) time.Duration { return time.Minut
 // MessageID later.
 func (s *Sender) Work(ctx context.Context, job *river.Job[SendArgs]) error {
 	a := job.Args
-	step := Step{PrescriptionID: a.PrescriptionID, MessageID: a.MessageID, Message: a.Message}
+	step := Step{PrescriptionID: a.PrescriptionID, MessageID: a.MessageID, Message: a.Message, EpisodeID: a.EpisodeID}
 	jws, err := sign.Sign(ctx, s.signer, a.Body)
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", a.Message, a.MessageID, err)

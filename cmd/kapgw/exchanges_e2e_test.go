@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/kapgw/kapgw/internal/kap/kaptest"
 	"github.com/kapgw/kapgw/pharmacy"
+	"github.com/kapgw/kapgw/pharmacy/sim"
 )
 
 // TestExchangeLogFollowsAPrescription runs kapgw serve against the
@@ -84,6 +86,69 @@ func TestExchangeLogFollowsAPrescription(t *testing.T) {
 	resp, body = admin.do(t, http.MethodGet, "/admin/v1/exchanges?partner=ehr-a&status=ok", "", nil)
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"pull"`) {
 		t.Errorf("no pull row for the partner: %d %s", resp.StatusCode, body)
+	}
+	checkPharmacyMessages(t, g, ph, dir, doc, trace)
+}
+
+// checkPharmacyMessages cancels the prescription and checks that every
+// message to and from the pharmacy is in the exchange log with a trace id:
+// NewRx and CancelRx out (in the trace of the PUT that caused each, found
+// by episode), and each fill callback in, both as the HTTP request and as
+// the step it applied.
+func checkPharmacyMessages(t *testing.T, g *gateway, ph *sim.Sim, dir string, doc []byte, newRxTrace string) {
+	t.Helper()
+	id := gjson.GetBytes(doc, "id").String()
+	cancelled := bytes.Replace(doc, []byte("\"status\": \"active\",\n      \"writtenAt\""), []byte("\"status\": \"cancelled\",\n      \"writtenAt\""), 1)
+	resp, body := g.do(t, http.MethodPut, "/kap/v1/episodes/"+id, "application/json", cancelled)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("PUT cancelled: %d %s", resp.StatusCode, body)
+	}
+	cancelTrace := strings.Split(resp.Header.Get("traceparent"), "-")[1]
+	if got := waitReceived(t, ph, 2); got[1].Kind != "CancelRx" {
+		t.Fatalf("second message %+v, want CancelRx", got[1])
+	}
+	type row struct {
+		Kind, Direction, Status, Operation, EpisodeID, PartnerID, TraceID string
+	}
+	rows := func(args ...string) []row {
+		var out []row
+		for _, line := range strings.Split(strings.TrimSpace(runOut(t, append([]string{"exchanges", "--data-dir", dir, "--json"}, args...)...)), "\n") {
+			var r row
+			if json.Unmarshal([]byte(line), &r) == nil {
+				out = append(out, r)
+			}
+		}
+		return out
+	}
+	sent := func(message, trace string) func(row) bool {
+		return func(r row) bool {
+			return r.Kind == "pharmacy" && r.Direction == "out" && strings.HasPrefix(r.Operation, message+" ") &&
+				r.Status == pharmacy.StepAccepted && r.TraceID == trace && r.PartnerID == "pharmacy"
+		}
+	}
+	var ep []row
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if ep = rows("--episode", id); has(ep, sent("CancelRx", cancelTrace)) {
+			break
+		}
+	}
+	if !has(ep, sent("NewRx", newRxTrace)) || !has(ep, sent("CancelRx", cancelTrace)) {
+		t.Errorf("episode %s: NewRx (trace %s) and CancelRx (trace %s) not both accepted in the log: %+v", id, newRxTrace, cancelTrace, ep)
+	}
+	in := rows("--partner", "pharmacy")
+	for _, step := range []string{pharmacy.StepDispensed, pharmacy.StepShipped, pharmacy.StepDelivered} {
+		if !has(in, func(r row) bool { return r.Direction == "in" && r.Status == step && r.TraceID != "" }) {
+			t.Errorf("no %s callback step with a trace id: %+v", step, in)
+		}
+	}
+	var callbacks int
+	for _, r := range in {
+		if r.Operation == "POST /pharmacy/v1/callbacks" && r.TraceID != "" {
+			callbacks++
+		}
+	}
+	if callbacks < 3 {
+		t.Errorf("%d callback requests with a trace id in the log, want at least 3: %+v", callbacks, in)
 	}
 }
 
