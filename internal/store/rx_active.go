@@ -12,9 +12,11 @@ const pgPatientRxLockSpace = 0x6b6170
 
 // PatientPrescriptionsTx returns, inside the episode's transaction, the
 // current (not deleted) MedicationRequest and Medication resources of
-// patientID that belong to episodes other than episodeID: what the
+// patientID mapped from episodes other than episodeID: what the
 // prescription rules need to find a second active ketamine prescription
-// across episodes. On PostgreSQL it first takes a transaction-scoped lock
+// across episodes. Resources pulled from partner EHRs belong to no
+// episode and are left out (a partner's copy of our own prescription must
+// not block it). On PostgreSQL it first takes a transaction-scoped lock
 // on the patient, so two episodes of one patient accepted at the same
 // time are checked one after the other and cannot both pass (SQLite has a
 // single writer).
@@ -28,7 +30,7 @@ func (s *Store) PatientPrescriptionsTx(ctx context.Context, tx Tx, patientID, ep
 	rs, err := q.query(ctx, `SELECT r.type, r.id, v.body FROM resource r
 		JOIN resource_version v ON v.type = r.type AND v.id = r.id AND v.version_id = r.version_id
 		WHERE r.patient_id = $1 AND r.type IN ('MedicationRequest', 'Medication') AND r.deleted = $2 AND r.version_id > 0
-		AND NOT EXISTS (SELECT 1 FROM episode_resource e WHERE e.episode_id = $3 AND e.type = r.type AND e.id = r.id)
+		AND EXISTS (SELECT 1 FROM episode_resource e WHERE e.episode_id <> $3 AND e.type = r.type AND e.id = r.id)
 		ORDER BY r.type, r.id`, patientID, false, episodeID)
 	if err != nil {
 		return nil, fmt.Errorf("read prescriptions of patient %s: %w", patientID, err)

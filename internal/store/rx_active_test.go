@@ -10,7 +10,7 @@ import (
 // TestPatientPrescriptionsSQLite and TestPatientPrescriptionsPostgres: in
 // an episode's transaction, the patient's MedicationRequests and
 // Medications of other episodes are returned, current bodies included, and
-// neither the episode's own nor another patient's.
+// neither the episode's own, nor another patient's, nor one of no episode.
 func TestPatientPrescriptionsSQLite(t *testing.T) {
 	t.Parallel()
 	testPatientPrescriptions(t, openSQLiteTest)
@@ -35,6 +35,11 @@ func testPatientPrescriptions(t *testing.T, open opener) {
 	apply("ep1", nil, res("Patient", "pat1", "pat1", "p"), res("MedicationRequest", "mr-a", "pat1", "v1"), res("Medication", "med-a", "pat1", "m"))
 	apply("ep1", nil, res("Patient", "pat1", "pat1", "p"), res("MedicationRequest", "mr-a", "pat1", "v2"), res("Medication", "med-a", "pat1", "m"))
 	apply("ep3", nil, res("Patient", "pat2", "pat2", "p"), res("MedicationRequest", "mr-c", "pat2", "other patient"))
+	// A resource of no episode (pulled from a partner, written by a
+	// callback) is not an episode's prescription.
+	if _, err := s.PutResources(ctx, []Resource{res("MedicationRequest", "mr-x", "pat1", "partner copy")}); err != nil {
+		t.Fatal(err)
+	}
 	var got []Resource
 	apply("ep2", func(ctx context.Context, tx Tx, _ ApplyResult) error {
 		var err error
