@@ -19,6 +19,7 @@ var resourceTypes = map[string]bool{
 	"Encounter": true, "Medication": true, "MedicationRequest": true,
 	"MedicationAdministration": true, "Observation": true, "AdverseEvent": true,
 	"Provenance": true, "CodeSystem": true, "MedicationDispense": true, "Task": true,
+	"MedicationStatement": true, "AllergyIntolerance": true,
 }
 
 // typeAndID checks the :type and :id path parameters.
