@@ -59,7 +59,7 @@ func (r *rxService) bind(q *jobs.Queue) {
 	if r.st == nil {
 		return
 	}
-	r.prescriptions = pharmacy.NewPrescriptions(q, r.journal, time.Now).WithLedger(r.st).WithRecords(r.st)
+	r.prescriptions = pharmacy.NewPrescriptions(q, r.journal, time.Now).WithLedger(r.st).WithRecords(r.st).WithExternal(r.st)
 }
 
 // intake makes in send prescriptions when a pharmacy is configured.
