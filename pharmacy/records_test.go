@@ -130,45 +130,33 @@ func TestMedications(t *testing.T) {
 	}
 }
 
-// partnerRecords holds pulled partner resources for one patient, standing
-// in for the store's pull tables in the interaction tests.
-type partnerRecords struct {
-	patientID string
-	res       []store.Resource
-}
-
-func (p partnerRecords) ExternalResourcesTx(_ context.Context, _ store.Tx, patientID string, types ...string) ([]store.Resource, error) {
-	var out []store.Resource
-	for _, r := range p.res {
-		if patientID == p.patientID && slices.Contains(types, r.Type) {
-			out = append(out, r)
-		}
-	}
-	return out, nil
-}
-
 // TestPartnerMedicationWarns: an MAOI a partner EHR records for the
-// patient puts a warning on the prescription, in the intake result and in
-// a requested Task, and the NewRx is still sent; a stopped one does not.
+// patient (stored as the sync pull stores it) puts a warning on the
+// prescription, in the intake result and in a requested Task, and the
+// NewRx is still sent; a stopped one does not.
 func TestPartnerMedicationWarns(t *testing.T) {
 	t.Parallel()
 	patient := mappers.ID("Patient", "pt-700001")
-	phenelzine := func(status string) store.Resource {
-		return store.Resource{Type: "MedicationStatement", ID: "ms-1", PatientID: patient, Body: []byte(`{"resourceType":"MedicationStatement","id":"ms-1","status":"` + status +
+	phenelzine := func(status string) store.PullPage {
+		r := store.Resource{Type: "MedicationStatement", ID: "ms-1", PatientID: patient, Body: []byte(`{"resourceType":"MedicationStatement","id":"ms-1","status":"` + status +
 			`","medicationCodeableConcept":{"coding":[{"system":"http://www.nlm.nih.gov/research/umls/rxnorm","code":"8123","display":"phenelzine"}]},"subject":{"reference":"Patient/` + patient + `"}}`)}
+		return store.PullPage{PartnerID: "ehr-a", PatientID: patient, Type: r.Type, Resources: []store.Pulled{{Resource: r, RemoteID: "remote-1"}}}
 	}
 	for _, tc := range []struct {
-		status string
-		want   []string
+		dialect, status string
+		want            []string
 	}{
-		{"active", []string{rules.CodeInteractionPrefix + "maoi"}},
-		{"stopped", nil},
+		{"sqlite", "active", []string{rules.CodeInteractionPrefix + "maoi"}},
+		{"sqlite", "stopped", nil},
+		{"postgres", "active", []string{rules.CodeInteractionPrefix + "maoi"}},
 	} {
-		t.Run(tc.status, func(t *testing.T) {
+		t.Run(tc.dialect+"/"+tc.status, func(t *testing.T) {
 			t.Parallel()
-			st := openStore(t, "sqlite")
-			ext := partnerRecords{patientID: patient, res: []store.Resource{phenelzine(tc.status)}}
-			in, ph := gatewayWith(t, st, sim.Config{}, func(p *pharmacy.Prescriptions) *pharmacy.Prescriptions { return p.WithExternal(ext) })
+			st := openStore(t, tc.dialect)
+			if _, err := st.StorePulled(context.Background(), phenelzine(tc.status)); err != nil {
+				t.Fatal(err)
+			}
+			in, ph := gatewayWith(t, st, sim.Config{}, func(p *pharmacy.Prescriptions) *pharmacy.Prescriptions { return p.WithExternal(st) })
 			doc := kaptest.Example(kaptest.HomeDosing)
 			res, err := in.Put(context.Background(), "ep-700001", doc)
 			if err != nil {
