@@ -174,6 +174,7 @@ func (f *Fault) forward(w http.ResponseWriter, r *http.Request, lose bool) {
 		return
 	}
 	req.Header = r.Header.Clone()
+	req.Header.Set("X-Forwarded-Host", r.Host) // the peer's next links name the proxy
 	resp, err := f.client.Do(req)
 	if err != nil {
 		http.Error(w, "peer unreachable", http.StatusBadGateway)

@@ -191,7 +191,7 @@ func testPullConfig(t *testing.T, open opener) {
 	ctx := context.Background()
 	s := migrated(t, open, newClock().now)
 	c := PullConfig{PartnerID: "ehr", Types: []string{"MedicationStatement"}, Interval: 5 * time.Minute}
-	if err := s.PutPull(ctx, c); !errors.Is(err, ErrNotFound) {
+	if err := s.PutPull(ctx, c, nil); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("pull without destination: %v, want not found", err)
 	}
 	if err := s.AddClient(ctx, Client{ID: "ehr", Name: "EHR", Kind: "partner", JWKS: []byte(`{"keys":[]}`)}); err != nil {
@@ -200,11 +200,11 @@ func testPullConfig(t *testing.T, open opener) {
 	if err := s.PutDestination(ctx, Destination{PartnerID: "ehr", BaseURL: "https://ehr.example/fhir", Auth: "none"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.PutPull(ctx, c); err != nil {
+	if err := s.PutPull(ctx, c, nil); err != nil {
 		t.Fatal(err)
 	}
 	c.Types, c.Disabled = []string{"Condition", "Observation"}, true
-	if err := s.PutPull(ctx, c); err != nil {
+	if err := s.PutPull(ctx, c, nil); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.Pull(ctx, "ehr")

@@ -19,8 +19,9 @@ type PullConfig struct {
 }
 
 // PutPull creates or replaces a partner's pull; the partner must have a
-// push destination.
-func (s *Store) PutPull(ctx context.Context, c PullConfig) error {
+// push destination. enqueue, when not nil, runs in the same transaction:
+// the pull's job is inserted with the pull, or neither is.
+func (s *Store) PutPull(ctx context.Context, c PullConfig, enqueue func(ctx context.Context, tx Tx) error) error {
 	types, err := json.Marshal(nonNil(c.Types))
 	if err != nil {
 		return fmt.Errorf("encode types: %w", err)
@@ -34,11 +35,42 @@ func (s *Store) PutPull(ctx context.Context, c PullConfig) error {
 		if err != nil {
 			return err
 		}
-		return tx.exec(ctx, `INSERT INTO sync_pull (partner_id, types, interval_ms, disabled, updated_at)
+		err = tx.exec(ctx, `INSERT INTO sync_pull (partner_id, types, interval_ms, disabled, updated_at)
 			VALUES ($1, $2, $3, $4, $5)
 			ON CONFLICT (partner_id) DO UPDATE SET types = excluded.types, interval_ms = excluded.interval_ms,
 			disabled = excluded.disabled, updated_at = excluded.updated_at`,
 			c.PartnerID, string(types), c.Interval.Milliseconds(), c.Disabled, millis(s.now()))
+		if err != nil || enqueue == nil {
+			return err
+		}
+		return enqueue(ctx, tx.public())
+	})
+}
+
+// EnqueuePulls runs enqueue for every enabled pull in one transaction: how
+// start-up makes sure each has its job (the job's uniqueness makes this
+// harmless when it has).
+func (s *Store) EnqueuePulls(ctx context.Context, enqueue func(ctx context.Context, tx Tx, c PullConfig) error) error {
+	return s.write(ctx, "enqueue pulls", func(tx txn) error {
+		rs, err := tx.query(ctx, `SELECT `+pullColumns+` FROM sync_pull WHERE disabled = $1 ORDER BY partner_id`, false)
+		if err != nil {
+			return err
+		}
+		var cs []PullConfig
+		err = eachRow(rs, func(r rows) error {
+			c, err := scanPull(r)
+			cs = append(cs, c)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		for _, c := range cs {
+			if err := enqueue(ctx, tx.public(), c); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 

@@ -19,6 +19,7 @@
 // It stops on SIGTERM/SIGINT or when stdin closes (its parent died).
 //
 // Besides FHIR it serves GET /_peer/stats (request counts), for tests.
+// Search pages that are not the last carry a next link (_offset paging).
 
 import http from 'node:http';
 
@@ -131,8 +132,25 @@ async function handle(req, res) {
   const headers = {};
   if (resource?.meta?.versionId) headers.ETag = `W/"${resource.meta.versionId}"`;
   if (resource?.meta?.lastUpdated) headers['Last-Modified'] = new Date(resource.meta.lastUpdated).toUTCString();
+  if (req.method === 'GET' && resource?.resourceType === 'Bundle' && resource.type === 'searchset') addNextLink(req, url, resource);
   if (status === 201 && resource?.id) headers.Location = `${BASE_PATH}/${resource.resourceType}/${resource.id}/_history/${resource.meta?.versionId}`;
   send(res, status, resource ?? oc, headers);
+}
+
+// addNextLink gives a search page that is not the last a next link, as
+// FHIR servers page (the router over the memory repository gives none):
+// the same search at the next _offset, on the host the client asked (a
+// proxy in front names itself in X-Forwarded-Host).
+function addNextLink(req, url, bundle) {
+  if (bundle.link?.some((l) => l.relation === 'next')) return;
+  const count = Number(url.searchParams.get('_count') ?? 20);
+  const offset = Number(url.searchParams.get('_offset') ?? 0);
+  const n = bundle.entry?.length ?? 0;
+  const more = typeof bundle.total === 'number' ? offset + n < bundle.total : n >= count;
+  if (!more || n === 0) return;
+  const next = new URL(url.pathname + url.search, `http://${req.headers['x-forwarded-host'] ?? req.headers.host}`);
+  next.searchParams.set('_offset', String(offset + n));
+  bundle.link = [...(bundle.link ?? []), { relation: 'next', url: next.toString() }];
 }
 
 const server = http.createServer((req, res) => {
