@@ -55,12 +55,27 @@ func TestPrescriptionThroughGatewayUnderFaults(t *testing.T) {
 			}
 			order := waitReceived(t, ph, 1)[0].PrescriberOrderNumber
 
-			for refill := range 2 {
+			tracking := map[string]bool{}
+			for refill, fillType := range []string{"FF", "RF"} {
 				md := waitCompleted(t, partner, pharmacy.FillDispenseID(order, refill))
 				fhirvalid.New(t).Check(t, md)
-				if got := gjson.GetBytes(md, "authorizingPrescription.0.reference").String(); got != "MedicationRequest/"+order {
-					t.Errorf("dispense of fill %d authorizes %q", refill, got)
+				for path, want := range map[string]string{
+					"authorizingPrescription.0.reference": "MedicationRequest/" + order,
+					"quantity.value":                      "12",
+					"type.coding.0.code":                  fillType,
+					"destination.display":                 "Patient's home (shipped by the pharmacy)",
+				} {
+					if got := gjson.GetBytes(md, path).String(); got != want {
+						t.Errorf("dispense of fill %d: %s = %q, want %q", refill, path, got, want)
+					}
 				}
+				if !gjson.GetBytes(md, "whenHandedOver").Exists() {
+					t.Errorf("dispense of fill %d has no whenHandedOver", refill)
+				}
+				tracking[gjson.GetBytes(md, "identifier.0.value").String()] = true
+			}
+			if len(tracking) != 2 || tracking[""] {
+				t.Errorf("tracking numbers %v, want one per fill", tracking)
 			}
 			resp, bundle := partner.do(t, http.MethodGet, "/fhir/r4/MedicationDispense?prescription=MedicationRequest/"+order, "", nil)
 			if resp.StatusCode != http.StatusOK || gjson.GetBytes(bundle, "entry.#").Int() != 2 {
