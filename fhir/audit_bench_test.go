@@ -66,11 +66,7 @@ func BenchmarkReadByIDAudit(b *testing.B) {
 				}
 				log := slog.New(slog.NewJSONHandler(io.Discard, nil))
 				o := fhir.Options{Log: log, Intake: intake.New(st, time.Now, ""), Reader: st, Ready: st, MaxBodyBytes: 1 << 20, Now: time.Now}
-				if c.audit {
-					w := audit.NewWriter(st, time.Now, 0)
-					b.Cleanup(w.Close)
-					o.Audit = fhir.Audit{Writer: w, Log: st}
-				}
+				var rider audit.Rider
 				if c.exchange {
 					dev, err := secrets.OpenDevStore(ctx, log, filepath.Join(b.TempDir(), "secrets"))
 					if err != nil {
@@ -81,9 +77,24 @@ func BenchmarkReadByIDAudit(b *testing.B) {
 						b.Fatal(err)
 					}
 					x := exchange.New(st, ci, log, time.Now)
-					x.StartBatching(8192)
+					var linger time.Duration
+					if c.audit {
+						linger, rider = 50*time.Millisecond, x // as kapgw serve does
+					}
+					x.StartBatching(8192, linger)
 					b.Cleanup(x.Close)
 					o.Exchanges = x
+				}
+				if c.audit {
+					// As kapgw serve: one committer on SQLite's single
+					// writer, two on PostgreSQL; exchange rows ride along.
+					committers := 2
+					if kind == "sqlite" {
+						committers = 1
+					}
+					w := audit.NewWriter(st, time.Now, audit.Options{Committers: committers, Rider: rider})
+					b.Cleanup(w.Close)
+					o.Audit = fhir.Audit{Writer: w, Log: st}
 				}
 				if c.trace {
 					tel, err := telemetry.New(ctx, telemetry.Options{})

@@ -35,7 +35,7 @@ func auditServer(t *testing.T, w fhir.AuditWriter) (srv *httptest.Server, st *st
 		t.Fatal(err)
 	}
 	if w == nil {
-		aw := audit.NewWriter(st, time.Now, 0)
+		aw := audit.NewWriter(st, time.Now, audit.Options{})
 		t.Cleanup(aw.Close)
 		w = aw
 	}

@@ -15,11 +15,23 @@ import (
 // deleted after the start-up pass.
 const retentionEvery = time.Hour
 
+// auditOptions tunes the AuditEvent writer for the database: SQLite has a
+// single writer, so one committer gathers larger groups; PostgreSQL
+// overlaps two commits' round trips. The exchange log's queued rows ride
+// in every group commit.
+func auditOptions(dialect string, rider audit.Rider) audit.Options {
+	o := audit.Options{Rider: rider, Committers: 2}
+	if dialect == "sqlite" {
+		o.Committers = 1
+	}
+	return o
+}
+
 // startAudit starts the AuditEvent group-commit writer (when audit is on)
 // and retention: a pass now, then hourly. Retention runs in every instance
 // and is idempotent; it is not a River job because the queue only runs
 // when a pharmacy is configured. stop ends both.
-func startAudit(ctx context.Context, log *slog.Logger, cfg config.Audit, st *store.Store) (fhir.Audit, func()) {
+func startAudit(ctx context.Context, log *slog.Logger, cfg config.Audit, st *store.Store, rider audit.Rider) (fhir.Audit, func()) {
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
 	go func() {
@@ -38,7 +50,7 @@ func startAudit(ctx context.Context, log *slog.Logger, cfg config.Audit, st *sto
 	a := fhir.Audit{Log: st}
 	var w *audit.Writer
 	if cfg.Enabled {
-		w = audit.NewWriter(st, time.Now, 0)
+		w = audit.NewWriter(st, time.Now, auditOptions(st.Dialect(), rider))
 		a.Writer = w
 	} else {
 		log.WarnContext(ctx, "AuditEvents are off: accesses to patient data are not audited")

@@ -150,7 +150,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err := intake.PublishCodeSystems(ctx, st, cfg.SystemBase); err != nil {
 		return err
 	}
-	xlog, err := newExchangeLog(ctx, log, sec, st)
+	xlog, err := newExchangeLog(ctx, log, sec, st, cfg.Audit.Enabled)
 	if err != nil {
 		return err
 	}
@@ -183,7 +183,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	defer gate.close()
 
-	aud, stopAudit := startAudit(ctx, log, cfg.Audit, st)
+	aud, stopAudit := startAudit(ctx, log, cfg.Audit, st, xlog)
 	defer stopAudit()
 	stopMetrics, err := startMetrics(ctx, log, cfg.MetricsAddr, tel.Metrics)
 	if err != nil {

@@ -62,7 +62,7 @@ func TestWriterGroupCommitsConcurrentAccesses(t *testing.T) {
 		t.Fatal(err)
 	}
 	counting := &countingStore{Store: st}
-	w := audit.NewWriter(counting, nil, 0)
+	w := audit.NewWriter(counting, nil, audit.Options{})
 	const n = 200
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
@@ -94,10 +94,65 @@ func TestWriterGroupCommitsConcurrentAccesses(t *testing.T) {
 func TestWriterFailsClosed(t *testing.T) {
 	t.Parallel()
 	boom := errors.New("disk full")
-	w := audit.NewWriter(failingStore{boom}, nil, 0)
+	rider := &sliceRider{rows: []store.Exchange{{Kind: "pull"}}}
+	w := audit.NewWriter(failingStore{boom}, nil, audit.Options{Rider: rider})
 	defer w.Close()
 	if err := w.Record(context.Background(), audit.Access{ClientID: "ehr-a", Interaction: "read", Status: 200}); !errors.Is(err, boom) {
 		t.Fatalf("Record = %v, want the store's error", err)
+	}
+	if rider.returned != 1 {
+		t.Errorf("%d exchange rows given back after the failed commit, want 1", rider.returned)
+	}
+}
+
+// sliceRider hands out its rows once and counts those given back.
+type sliceRider struct {
+	mu       sync.Mutex
+	rows     []store.Exchange
+	returned int
+}
+
+func (r *sliceRider) Take(max int) []store.Exchange {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := min(max, len(r.rows))
+	out := r.rows[:n]
+	r.rows = r.rows[n:]
+	return out
+}
+
+func (r *sliceRider) Return(rows []store.Exchange) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.returned += len(rows)
+}
+
+// TestExchangeRowsRideInTheAuditCommit: the rider's rows are written in
+// the AuditEvents' transaction, with no commit of their own.
+func TestExchangeRowsRideInTheAuditCommit(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, err := store.Open(ctx, store.Config{DataDir: filepath.Join(t.TempDir(), "data")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rider := &sliceRider{}
+	for range 3 {
+		rider.rows = append(rider.rows, store.Exchange{Kind: "pull", Direction: "in", PartnerID: "ehr-a", Status: "ok"})
+	}
+	counting := &countingStore{Store: st}
+	w := audit.NewWriter(counting, nil, audit.Options{Committers: 1, Rider: rider})
+	defer w.Close()
+	if err := w.Record(ctx, audit.Access{ClientID: "ehr-a", Interaction: "read", Status: 200, Patients: []string{"p1"}}); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := st.Exchanges(ctx, store.ExchangeFilter{})
+	if err != nil || len(rows) != 3 || counting.commits() != 1 || rider.returned != 0 {
+		t.Fatalf("%d exchange rows in %d commits (%v), want 3 in 1", len(rows), counting.commits(), err)
 	}
 }
 
@@ -107,11 +162,11 @@ type countingStore struct {
 	n  int
 }
 
-func (c *countingStore) AddAuditEvents(ctx context.Context, recs []store.AuditRecord) error {
+func (c *countingStore) AddAuditEventsAndExchanges(ctx context.Context, recs []store.AuditRecord, rows []store.Exchange) error {
 	c.mu.Lock()
 	c.n++
 	c.mu.Unlock()
-	return c.Store.AddAuditEvents(ctx, recs)
+	return c.Store.AddAuditEventsAndExchanges(ctx, recs, rows)
 }
 
 func (c *countingStore) commits() int {
@@ -122,4 +177,6 @@ func (c *countingStore) commits() int {
 
 type failingStore struct{ err error }
 
-func (f failingStore) AddAuditEvents(context.Context, []store.AuditRecord) error { return f.err }
+func (f failingStore) AddAuditEventsAndExchanges(context.Context, []store.AuditRecord, []store.Exchange) error {
+	return f.err
+}

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/kapgw/kapgw/internal/store"
 )
 
@@ -15,7 +17,28 @@ var ErrClosed = errors.New("audit writer closed")
 
 // Store is where AuditEvents are kept; *store.Store is it.
 type Store interface {
-	AddAuditEvents(ctx context.Context, recs []store.AuditRecord) error
+	AddAuditEventsAndExchanges(ctx context.Context, recs []store.AuditRecord, rows []store.Exchange) error
+}
+
+// Rider supplies rows to commit in the same transaction as a group of
+// AuditEvents: the exchange log's queue (*exchange.Recorder). Take never
+// waits; Return gets back the rows of a commit that failed.
+type Rider interface {
+	Take(max int) []store.Exchange
+	Return(rows []store.Exchange)
+}
+
+// Options tune a Writer; the zero value is the default.
+type Options struct {
+	// MaxBatch bounds the AuditEvents of one transaction (default 256).
+	MaxBatch int
+	// Committers is how many batches may commit at once (default 2). More
+	// than one lets PostgreSQL overlap one batch's commit round trip with
+	// the next; SQLite's single writer serialises them anyway, and one
+	// committer makes its groups larger.
+	Committers int
+	// Rider, when set, has its rows written in every group commit.
+	Rider Rider
 }
 
 // request is one access's records waiting for a commit.
@@ -24,36 +47,33 @@ type request struct {
 	done chan error
 }
 
-// Writer group-commits AuditEvents: Write returns only once its records
+// Writer group-commits AuditEvents: Record returns only once its records
 // are committed, and every record queued while a commit runs goes into the
 // next one.
 type Writer struct {
-	st       Store
-	now      func() time.Time
-	maxBatch int
-	queue    chan request
-	stop     chan struct{}
-	stopped  chan struct{}
+	st      Store
+	now     func() time.Time
+	o       Options
+	queue   chan request
+	stop    chan struct{}
+	stopped chan struct{}
 }
 
-// committers is how many batches may commit at once. More than one lets
-// PostgreSQL overlap one batch's commit round trip with the next; SQLite's
-// single writer serialises them anyway.
-const committers = 2
-
-// NewWriter starts a writer committing at most maxBatch records per
-// transaction (default 256). Close stops it.
-func NewWriter(st Store, now func() time.Time, maxBatch int) *Writer {
-	if maxBatch <= 0 {
-		maxBatch = 256
+// NewWriter starts a writer; Close stops it.
+func NewWriter(st Store, now func() time.Time, o Options) *Writer {
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = 256
+	}
+	if o.Committers <= 0 {
+		o.Committers = 2
 	}
 	if now == nil {
 		now = time.Now
 	}
-	w := &Writer{st: st, now: now, maxBatch: maxBatch, queue: make(chan request, maxBatch),
+	w := &Writer{st: st, now: now, o: o, queue: make(chan request, o.MaxBatch),
 		stop: make(chan struct{}), stopped: make(chan struct{})}
 	var wg sync.WaitGroup
-	for range committers {
+	for range o.Committers {
 		wg.Go(w.loop)
 	}
 	go func() { wg.Wait(); close(w.stopped) }()
@@ -112,10 +132,10 @@ func (w *Writer) loop() {
 	}
 }
 
-// gather takes r and whatever else is queued, up to maxBatch records.
+// gather takes r and whatever else is queued, up to MaxBatch records.
 func (w *Writer) gather(r request) []request {
 	batch, n := []request{r}, len(r.recs)
-	for n < w.maxBatch {
+	for n < w.o.MaxBatch {
 		select {
 		case more := <-w.queue:
 			batch, n = append(batch, more), n+len(more.recs)
@@ -126,16 +146,28 @@ func (w *Writer) gather(r request) []request {
 	return batch
 }
 
-// commit writes a batch in one transaction and releases its requests.
+// commit writes a batch, and the rider's rows, in one transaction and
+// releases its requests.
 func (w *Writer) commit(batch []request) {
 	var recs []store.AuditRecord
-	for _, r := range batch {
-		recs = append(recs, r.recs...)
+	if len(batch) == 1 {
+		recs = batch[0].recs
+	} else {
+		for _, r := range batch {
+			recs = append(recs, r.recs...)
+		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	err := w.st.AddAuditEvents(ctx, recs)
+	var rows []store.Exchange
+	if w.o.Rider != nil {
+		rows = w.o.Rider.Take(w.o.MaxBatch)
+	}
+	ctx, cancel := context.WithTimeout(untraced(context.Background()), 10*time.Second)
+	err := w.st.AddAuditEventsAndExchanges(ctx, recs, rows)
 	cancel()
 	if err != nil {
+		if len(rows) > 0 {
+			w.o.Rider.Return(rows)
+		}
 		err = fmt.Errorf("commit %d audit events: %w", len(recs), err)
 	}
 	for _, r := range batch {
@@ -151,4 +183,15 @@ func (w *Writer) Close() {
 		close(w.stop)
 	}
 	<-w.stopped
+}
+
+// untraced marks ctx as inside an unsampled trace, so a group commit,
+// which serves many requests' traces at once, does not start root traces
+// of its own for every statement: each request's server span already
+// covers its wait for the commit.
+func untraced(ctx context.Context) context.Context {
+	return trace.ContextWithSpanContext(ctx, trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID: trace.TraceID{0x6b, 0x61, 0x70, 0x67, 0x77, 0x2d, 0x61, 0x75, 0x64, 0x69, 0x74, 1},
+		SpanID:  trace.SpanID{0x6b, 0x61, 0x70, 0x67, 0x77, 1},
+	}))
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
@@ -97,7 +98,7 @@ func TestJournalRecordsWireStepsOnly(t *testing.T) {
 func TestBatchedRowsAreAllWrittenByClose(t *testing.T) {
 	t.Parallel()
 	r, st := newRecorder(t)
-	r.StartBatching(1024)
+	r.StartBatching(1024, 0)
 	ctx := context.Background()
 	for range 300 {
 		if err := r.Enqueue(ctx, store.Exchange{Kind: exchange.KindPull, Direction: exchange.In, PartnerID: "ehr-a", Status: "ok"}, nil); err != nil {
@@ -111,5 +112,40 @@ func TestBatchedRowsAreAllWrittenByClose(t *testing.T) {
 	got, err := st.Exchanges(ctx, store.ExchangeFilter{Limit: 1000})
 	if err != nil || len(got) != 301 {
 		t.Fatalf("%d rows, want 301 (%v)", len(got), err)
+	}
+}
+
+// TestQueuedRowsRideAlongOrAreFlushed: with a flush interval, rows wait in
+// the queue where a group commit can Take them; rows given back after a
+// failed commit, and rows nobody takes, are still written.
+func TestQueuedRowsRideAlongOrAreFlushed(t *testing.T) {
+	t.Parallel()
+	r, st := newRecorder(t)
+	r.StartBatching(1024, time.Hour)
+	ctx := context.Background()
+	row := store.Exchange{Kind: exchange.KindPull, Direction: exchange.In, PartnerID: "ehr-a", Status: "ok"}
+	for range 10 {
+		if err := r.Enqueue(ctx, row, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	taken := r.Take(4)
+	if len(taken) != 4 {
+		t.Fatalf("took %d rows, want 4", len(taken))
+	}
+	if got, _ := st.Exchanges(ctx, store.ExchangeFilter{}); len(got) != 0 {
+		t.Fatalf("%d rows written before the interval", len(got))
+	}
+	if err := st.AddAuditEventsAndExchanges(ctx, nil, taken[:2]); err != nil {
+		t.Fatal(err)
+	}
+	r.Return(taken[2:])
+	r.Close()
+	got, err := st.Exchanges(ctx, store.ExchangeFilter{Limit: 100})
+	if err != nil || len(got) != 10 {
+		t.Fatalf("%d rows written, want 10 (%v)", len(got), err)
+	}
+	if rows := r.Take(5); len(rows) != 0 {
+		t.Errorf("took %d rows after Close", len(rows))
 	}
 }

@@ -35,14 +35,24 @@ type AuditFilter struct {
 // AddAuditEvents writes every record in one transaction: the group commit
 // of the audit writer. Either all are durable when it returns nil, or none.
 func (s *Store) AddAuditEvents(ctx context.Context, recs []AuditRecord) error {
-	if len(recs) == 0 {
+	return s.AddAuditEventsAndExchanges(ctx, recs, nil)
+}
+
+// AddAuditEventsAndExchanges writes AuditEvents and exchange log rows in
+// one transaction, so the exchange rows of reads ride along in the audit
+// group commit instead of costing a commit of their own.
+func (s *Store) AddAuditEventsAndExchanges(ctx context.Context, recs []AuditRecord, rows []Exchange) error {
+	if len(recs)+len(rows) == 0 {
 		return nil
 	}
-	stmts := make([]stmt, len(recs))
-	for i, r := range recs {
-		stmts[i] = stmt{what: "insert audit event", sql: `INSERT INTO audit_event (id, recorded, client_id, patient_id, action, outcome, body)
+	stmts := make([]stmt, 0, len(recs)+len(rows))
+	for _, r := range recs {
+		stmts = append(stmts, stmt{what: "insert audit event", sql: `INSERT INTO audit_event (id, recorded, client_id, patient_id, action, outcome, body)
 			VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-			args: []any{r.ID, millis(r.Recorded), r.ClientID, r.PatientID, r.Action, r.Outcome, r.Body}}
+			args: []any{r.ID, millis(r.Recorded), r.ClientID, r.PatientID, r.Action, r.Outcome, r.Body}})
+	}
+	for _, e := range rows {
+		stmts = append(stmts, exchangeInsert(e))
 	}
 	return s.write(ctx, "add audit events", func(tx txn) error { return tx.execBatch(ctx, stmts) })
 }

@@ -69,17 +69,22 @@ func (s *Store) AddExchanges(ctx context.Context, es []Exchange) error {
 	}
 	stmts := make([]stmt, len(es))
 	for i, e := range es {
-		var payload any
-		if e.Payload != "" {
-			payload = e.Payload
-		}
-		stmts[i] = stmt{what: "insert exchange", sql: `INSERT INTO exchange (at, kind, direction, trace_id, episode_id, partner_id,
-			refs, operation, status, code, attempt, duration_ms, error_class, payload)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
-			args: []any{millis(e.At), e.Kind, e.Direction, e.TraceID, e.EpisodeID, e.PartnerID, strings.Join(e.Refs, " "),
-				e.Operation, e.Status, e.Code, max(e.Attempt, 1), e.Duration.Milliseconds(), e.ErrorClass, payload}}
+		stmts[i] = exchangeInsert(e)
 	}
 	return s.write(ctx, "add exchanges", func(tx txn) error { return tx.execBatch(ctx, stmts) })
+}
+
+// exchangeInsert is the statement that appends e to the log.
+func exchangeInsert(e Exchange) stmt {
+	var payload any
+	if e.Payload != "" {
+		payload = e.Payload
+	}
+	return stmt{what: "insert exchange", sql: `INSERT INTO exchange (at, kind, direction, trace_id, episode_id, partner_id,
+			refs, operation, status, code, attempt, duration_ms, error_class, payload)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+		args: []any{millis(e.At), e.Kind, e.Direction, e.TraceID, e.EpisodeID, e.PartnerID, strings.Join(e.Refs, " "),
+			e.Operation, e.Status, e.Code, max(e.Attempt, 1), e.Duration.Milliseconds(), e.ErrorClass, payload}}
 }
 
 const exchangeColumns = `id, at, kind, direction, trace_id, episode_id, partner_id, refs, operation,
