@@ -161,11 +161,15 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return fmt.Errorf("pharmacy: %w", err)
 	}
 	addSyncWorker(workers, log, cfg, st, xlog, sec, tel)
+	addPullWorker(workers, log, cfg, st, xlog, sec, tel)
 	queue, err := jobs.New(st, log, jobs.Config{Workers: workers, TracerProvider: tel.TracerProvider, RescueAfter: jobRescueAfter})
 	if err != nil {
 		return fmt.Errorf("job queue: %w", err)
 	}
 	rx.bind(queue)
+	if err := enqueuePulls(ctx, st, queue); err != nil {
+		return err
+	}
 	stopQueue, err := startQueue(ctx, log, queue, cfg.ShutdownTimeout)
 	if err != nil {
 		return err

@@ -29,6 +29,7 @@ const syncUsage = `kapgw sync: pushes to partner EHRs
   kapgw sync status
   kapgw sync dead-letters [--all]
   kapgw sync replay ID
+  kapgw sync pull enable|disable|status ...   pulls from partners (kapgw sync pull help)
 
 The partner must be registered (kapgw partners add). URLs must be https and
 resolve to public addresses; --sync-allow-loopback (tests and development,
@@ -64,6 +65,9 @@ func runSync(ctx context.Context, args []string, getenv func(string) string, std
 		return nil
 	}
 	sub, args := args[0], args[1:]
+	if sub == "pull" {
+		return runSyncPull(ctx, args, getenv, stdout, stderr)
+	}
 	if sub == "destination" {
 		if len(args) == 0 || args[0] != "add" {
 			return fmt.Errorf("%w: sync destination needs add", errUsage)
