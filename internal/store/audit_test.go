@@ -33,6 +33,20 @@ func testAuditEvents(t *testing.T, open opener) {
 	if err := s.AddAuditEvents(ctx, recs[:1]); err == nil {
 		t.Fatal("duplicate id accepted")
 	}
+	// AuditEvents and exchange rows share one transaction: all or nothing.
+	row := Exchange{At: t0, Kind: "pull", Direction: "in", TraceID: "t-ride", PartnerID: "ehr-a", Status: "ok"}
+	if err := s.AddAuditEventsAndExchanges(ctx, recs[:1], []Exchange{row}); err == nil {
+		t.Fatal("duplicate id accepted with exchange rows")
+	}
+	if got, err := s.Exchanges(ctx, ExchangeFilter{TraceID: "t-ride"}); err != nil || len(got) != 0 {
+		t.Fatalf("exchange rows of a failed audit commit: %d (%v)", len(got), err)
+	}
+	if err := s.AddAuditEventsAndExchanges(ctx, nil, []Exchange{row, row}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Exchanges(ctx, ExchangeFilter{TraceID: "t-ride"}); err != nil || len(got) != 2 {
+		t.Fatalf("exchange rows written with the audit commit: %d (%v)", len(got), err)
+	}
 	ids := func(f AuditFilter) string {
 		t.Helper()
 		got, err := s.AuditEvents(ctx, f)
