@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -330,4 +331,57 @@ func countProvenance(t testing.TB, st *store.Store, patientID string) int {
 		t.Fatal(err)
 	}
 	return len(res.Hits)
+}
+
+// TestPullFindsPatientByIdentifier pulls for a patient whose push recorded
+// no partner id: the partner's Patient is found by our patient identifier,
+// and only when exactly one matches.
+func TestPullFindsPatientByIdentifier(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	var matches atomic.Int32
+	var searched atomic.Value
+	partner := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/Patient") {
+			searched.Store(r.URL.Query().Get("identifier"))
+			entries := make([]string, matches.Load())
+			for i := range entries {
+				entries[i] = fmt.Sprintf(`{"resource":{"resourceType":"Patient","id":"their-%d"}}`, i+1)
+			}
+			fmt.Fprintf(w, `{"resourceType":"Bundle","type":"searchset","entry":[%s]}`, strings.Join(entries, ","))
+			return
+		}
+		if r.URL.Query().Get("patient") != "their-1" {
+			http.Error(w, "wrong patient", http.StatusBadRequest)
+			return
+		}
+		fmt.Fprint(w, `{"resourceType":"Bundle","type":"searchset","entry":[
+			{"resource":{"resourceType":"Condition","id":"c1","meta":{"lastUpdated":"2026-01-01T00:00:00Z"},"subject":{"reference":"Patient/their-1"},"code":{"text":"hypertension"}}}]}`)
+	}))
+	t.Cleanup(partner.Close)
+	rig := newPushRig(t, store.Destination{BaseURL: partner.URL + "/fhir", Auth: "none", Concurrency: 1, Rate: 1000,
+		Allow: string(kapsync.AllowLoopback)}, noSecrets{}, nil)
+	if _, err := rig.intake.Put(ctx, "ep-700001", homeDosing(t)); err != nil {
+		t.Fatal(err)
+	}
+	pat := patientOf(t, rig.st)
+	if err := rig.st.RecordDelivered(ctx, "ehr-1", []store.Delivered{{Type: "Patient", ID: pat, VersionID: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := rig.st.PutPull(ctx, store.PullConfig{PartnerID: "ehr-1", Interval: time.Hour, Types: []string{"Condition"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	pw := newPuller(rig, 50)
+	matches.Store(2)
+	if sum, err := pw.Pull(ctx, "ehr-1"); err == nil || sum.Stored != 0 || sum.Failed != 1 {
+		t.Fatalf("two partner patients: %+v, %v; want a failure and nothing stored", sum, err)
+	}
+	matches.Store(1)
+	sum, err := pw.Pull(ctx, "ehr-1")
+	if err != nil || sum.Stored != 1 {
+		t.Fatalf("pull %+v, %v; want the condition stored", sum, err)
+	}
+	if s, _ := searched.Load().(string); !strings.HasPrefix(s, "https://kapgw.example/fhir/sid/patient|") {
+		t.Fatalf("partner searched by identifier %q, want our patient identifier", s)
+	}
 }
