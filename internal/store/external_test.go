@@ -214,4 +214,25 @@ func testPullConfig(t *testing.T, open opener) {
 	if ps, err := s.Pulls(ctx); err != nil || len(ps) != 1 {
 		t.Fatalf("pulls: %+v, %v", ps, err)
 	}
+	// A failing enqueue rolls the pull back; start-up enqueues enabled
+	// pulls only.
+	c.Disabled = false
+	boom := errors.New("boom")
+	if err := s.PutPull(ctx, c, func(context.Context, Tx) error { return boom }); !errors.Is(err, boom) {
+		t.Fatalf("put pull with failing enqueue: %v", err)
+	}
+	if got, _ := s.Pull(ctx, "ehr"); !got.Disabled {
+		t.Fatal("the pull was enabled although its job was not enqueued")
+	}
+	var enqueued []string
+	each := func(_ context.Context, _ Tx, c PullConfig) error { enqueued = append(enqueued, c.PartnerID); return nil }
+	if err := s.EnqueuePulls(ctx, each); err != nil || len(enqueued) != 0 {
+		t.Fatalf("enqueue disabled pulls: %v, %v", enqueued, err)
+	}
+	if err := s.PutPull(ctx, c, func(context.Context, Tx) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.EnqueuePulls(ctx, each); err != nil || len(enqueued) != 1 || enqueued[0] != "ehr" {
+		t.Fatalf("enqueue pulls: %v, %v", enqueued, err)
+	}
 }
