@@ -3,6 +3,8 @@ package sync_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,14 +12,20 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
+	"github.com/kapgw/kapgw/internal/exchange"
 	"github.com/kapgw/kapgw/internal/fhirpeer"
 	"github.com/kapgw/kapgw/internal/fhirvalid"
 	"github.com/kapgw/kapgw/internal/search"
+	"github.com/kapgw/kapgw/internal/secrets"
 	"github.com/kapgw/kapgw/internal/store"
 	kapsync "github.com/kapgw/kapgw/internal/sync"
 )
@@ -28,7 +36,7 @@ func newPuller(rig *pushRig, pageSize int) *kapsync.PullWorker {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	push := kapsync.NewWorker(rig.st, rig.xlog, noSecrets{}, log, time.Now, kapsync.Backoff{}, "pull-test")
 	return kapsync.NewPullWorker(rig.st, push, rig.xlog, log, time.Now,
-		kapsync.PullOptions{PageSize: pageSize, Backoff: kapsync.Backoff{Base: 20 * time.Millisecond, Cap: 2 * time.Second}})
+		kapsync.PullOptions{PageSize: pageSize, Attempts: 10, Backoff: kapsync.Backoff{Base: 20 * time.Millisecond, Cap: 2 * time.Second}})
 }
 
 // createAt creates a resource at the peer (not through the proxy) and
@@ -127,6 +135,7 @@ func TestPullFromPeer(t *testing.T) {
 		t.Fatal(err)
 	}
 	fault.Script(fhirpeer.Fail500, fhirpeer.Throttle429, fhirpeer.Drop, fhirpeer.Pass, fhirpeer.LoseResponse, fhirpeer.Slow)
+	fault.Random(0.25, 3)   // and a quarter of the rest, every way
 	pw := newPuller(rig, 2) // three statements: two pages
 	sum, err := pw.Pull(ctx, "ehr-1")
 	if err != nil {
@@ -384,4 +393,138 @@ func TestPullFindsPatientByIdentifier(t *testing.T) {
 	if s, _ := searched.Load().(string); !strings.HasPrefix(s, "https://kapgw.example/fhir/sid/patient|") {
 		t.Fatalf("partner searched by identifier %q, want our patient identifier", s)
 	}
+}
+
+// TestPullPostgres runs a paged pull and a re-pull on PostgreSQL: each
+// page stored with its cursor, nothing new the second time.
+func TestPullPostgres(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	conditions := []string{
+		`{"resourceType":"Condition","id":"c1","meta":{"lastUpdated":"2026-01-01T00:00:00.000Z"},"subject":{"reference":"Patient/their-1"},"code":{"text":"hypertension"}}`,
+		`{"resourceType":"Condition","id":"c2","meta":{"lastUpdated":"2026-01-02T00:00:00.000Z"},"subject":{"reference":"Patient/their-1"},"code":{"text":"bipolar disorder"}}`,
+	}
+	var base string
+	partner := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		after := strings.TrimPrefix(q.Get("_lastUpdated"), "gt")
+		var match []string
+		for _, c := range conditions {
+			var m struct{ Meta struct{ LastUpdated string } }
+			_ = json.Unmarshal([]byte(c), &m)
+			if m.Meta.LastUpdated > after {
+				match = append(match, `{"resource":`+c+`}`)
+			}
+		}
+		offset, _ := strconv.Atoi(q.Get("_offset"))
+		link := ""
+		if offset+1 < len(match) {
+			q.Set("_offset", strconv.Itoa(offset+1))
+			link = fmt.Sprintf(`,"link":[{"relation":"next","url":"%s/Condition?%s"}]`, base, q.Encode())
+		}
+		page := match[min(offset, len(match)):min(offset+1, len(match))]
+		fmt.Fprintf(w, `{"resourceType":"Bundle","type":"searchset"%s,"entry":[%s]}`, link, strings.Join(page, ","))
+	}))
+	t.Cleanup(partner.Close)
+	base = partner.URL + "/fhir"
+
+	st := openPostgresStore(t)
+	if err := st.AddClient(ctx, store.Client{ID: "ehr-1", Name: "EHR", Kind: "partner", JWKS: []byte(`{"keys":[]}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.PutDestination(ctx, store.Destination{PartnerID: "ehr-1", BaseURL: base, Auth: "none", Concurrency: 1, Rate: 1000,
+		Allow: string(kapsync.AllowLoopback)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.PutResources(ctx, []store.Resource{{Type: "Patient", ID: "pat-1", PatientID: "pat-1",
+		Body: []byte(`{"resourceType":"Patient","id":"pat-1"}`)}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.RecordDelivered(ctx, "ehr-1", []store.Delivered{{Type: "Patient", ID: "pat-1", VersionID: 1, RemoteID: "their-1"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.PutPull(ctx, store.PullConfig{PartnerID: "ehr-1", Interval: time.Hour, Types: []string{"Condition"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	dev, err := secrets.OpenDevStore(ctx, log, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cipher, err := dev.Cipher(ctx, secrets.ExchangeKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	xlog := exchange.New(st, cipher, log, nil)
+	pw := kapsync.NewPullWorker(st, kapsync.NewWorker(st, xlog, noSecrets{}, log, time.Now, kapsync.Backoff{}, "pg"), xlog, log,
+		time.Now, kapsync.PullOptions{PageSize: 1})
+	sum, err := pw.Pull(ctx, "ehr-1")
+	if err != nil || sum.Stored != 2 || sum.Pages != 2 {
+		t.Fatalf("pull %+v, %v; want 2 stored over 2 pages", sum, err)
+	}
+	again, err := pw.Pull(ctx, "ehr-1")
+	if err != nil || again.Stored != 0 || again.Pages != 1 {
+		t.Fatalf("re-pull %+v, %v; want one empty page", again, err)
+	}
+	ext, err := st.ExternalResources(ctx, "pat-1")
+	if err != nil || len(ext) != 2 {
+		t.Fatalf("external %d, %v", len(ext), err)
+	}
+	if cur, err := st.Cursor(ctx, "ehr-1", "pat-1", "Condition"); err != nil || cur.Cursor != "2026-01-02T00:00:00.000Z" || cur.Pulled != 2 {
+		t.Fatalf("cursor %+v, %v", cur, err)
+	}
+	if n := countProvenance(t, st, "pat-1"); n != 2 {
+		t.Fatalf("%d Provenance, want one per stored page", n)
+	}
+}
+
+// openPostgresStore opens a migrated store on a fresh PostgreSQL schema,
+// dropped when the test ends.
+func openPostgresStore(t testing.TB) *store.Store {
+	t.Helper()
+	ctx := context.Background()
+	base := os.Getenv("KAPGW_TEST_DATABASE_URL")
+	if base == "" {
+		t.Fatal("KAPGW_TEST_DATABASE_URL is not set: run scripts/test.sh, which starts PostgreSQL")
+	}
+	b := make([]byte, 4)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	schema := "pull_test_" + hex.EncodeToString(b)
+	admin, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c, err := pgx.Connect(context.Background(), base)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer c.Close(context.Background())
+		if _, err := c.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+			t.Error(err)
+		}
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	st, err := store.Open(ctx, store.Config{DatabaseURL: u.String()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return st
 }
