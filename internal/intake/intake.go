@@ -26,6 +26,7 @@ type Store interface {
 	ApplyEpisodeTx(ctx context.Context, episodeID string, build store.BuildFunc, afterWrite store.AfterWriteFunc) (store.ApplyResult, error)
 	Episode(ctx context.Context, id string) ([]byte, error)
 	EpisodeResources(ctx context.Context, id string) ([]store.Version, error)
+	Prepare(c *store.EpisodeChange)
 }
 
 // IDMismatchError reports a document whose id differs from the id in the
@@ -79,6 +80,7 @@ func (s *Service) Put(ctx context.Context, id string, body []byte) (Result, erro
 	if err != nil {
 		return Result{}, err
 	}
+	s.store.Prepare(&pre)
 	var checked []pharmacy.Checked
 	res, err := s.store.ApplyEpisodeTx(ctx, id, func(prevDoc []byte, prevDigest string) (store.EpisodeChange, error) {
 		if prevDigest == preDigest {

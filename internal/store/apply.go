@@ -32,7 +32,19 @@ func (s *Store) ApplyEpisode(ctx context.Context, episodeID string, build func(p
 // ApplyEpisodeTx is ApplyEpisode with afterWrite (which may be nil) run in
 // the same transaction: the seam through which jobs are inserted atomically
 // with the episode.
+//
+// On SQLite the episode is queued for the committer (groupcommit.go), which
+// may write it in one transaction with other episodes queued behind the
+// writer: its change is still atomic (an episode that fails makes the batch
+// roll back and run again without it), seq and lastUpdated still grow in
+// commit order, and it is reported only once committed. build and
+// afterWrite may therefore run more than once and must have no effect
+// outside the transaction; hooks must not end the transaction Tx.SQL()
+// returns.
 func (s *Store) ApplyEpisodeTx(ctx context.Context, episodeID string, build BuildFunc, afterWrite AfterWriteFunc) (ApplyResult, error) {
+	if s.commits != nil {
+		return s.commits.apply(ctx, episodeID, build, afterWrite)
+	}
 	tx, err := s.drv.begin(ctx)
 	if err != nil {
 		return ApplyResult{}, fmt.Errorf("apply episode %s: begin: %w", episodeID, err)

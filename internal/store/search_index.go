@@ -145,23 +145,21 @@ func (ix *indexRows) add(reg *search.Registry, v versionRef, r Resource) {
 // close: a created resource has no previous version, so most of a new
 // episode's writes skip add's update.
 func (ix *indexRows) index(reg *search.Registry, v versionRef, r Resource) {
-	sortDate := int64(noSortDate)
-	sortParam := reg.SortDate(r.Type)
-	for _, val := range reg.Extract(r.Type, r.Body) {
-		param := r.Type + "." + val.Param
+	p := r.prepared
+	if p == nil {
+		p = newPrepared(reg, r)
+	}
+	for _, val := range p.values {
 		switch val.Kind {
 		case search.Token:
-			ix.tokens = append(ix.tokens, []any{v.seq, param, val.System, val.Code})
+			ix.tokens = append(ix.tokens, []any{v.seq, val.Param, val.System, val.Code})
 		case search.Reference:
-			ix.refs = append(ix.refs, []any{v.seq, param, val.Ref})
+			ix.refs = append(ix.refs, []any{v.seq, val.Param, val.Ref})
 		case search.Date:
-			ix.dates = append(ix.dates, []any{v.seq, param, val.Lo, val.Hi})
-			if val.Param == sortParam {
-				sortDate = min(sortDate, val.Lo)
-			}
+			ix.dates = append(ix.dates, []any{v.seq, val.Param, val.Lo, val.Hi})
 		}
 	}
-	ix.versions = append(ix.versions, []any{v.seq, r.Type, r.ID, r.PatientID, v.lastUpdated, sortDate, false})
+	ix.versions = append(ix.versions, []any{v.seq, r.Type, r.ID, r.PatientID, v.lastUpdated, p.sortDate, false})
 }
 
 // stmts returns the statements that write the collected rows.
@@ -204,7 +202,7 @@ func insertRows(what, prefix string, rows [][]any) []stmt {
 
 // writeIndex indexes the versions the transaction wrote for entries.
 func (s *Store) writeIndex(ctx context.Context, tx txn, c EpisodeChange, entries []Entry) error {
-	batch, err := s.indexWrites(ctx, tx, search.New(), c, entries)
+	batch, err := s.indexWrites(ctx, tx, s.reg, c, entries)
 	if err != nil {
 		return err
 	}

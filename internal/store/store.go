@@ -2,10 +2,12 @@
 // the KAP episode documents they were mapped from, in SQLite (the embedded
 // default) or PostgreSQL (production).
 //
-// Both databases sit behind the same behaviour: one transaction per accepted
-// episode with the episode locked, a new resource version only when the
-// resource's content changed, and a global sequence number (seq) on every
-// version, assigned in commit order, for history paging.
+// Both databases sit behind the same behaviour: each accepted episode
+// written atomically with the episode locked (on SQLite, the episodes queued
+// behind the single writer share a transaction), a new
+// resource version only when the resource's content changed, and a global
+// sequence number (seq) on every version, assigned in commit order, for
+// history paging.
 package store
 
 import (
@@ -16,6 +18,8 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/kapgw/kapgw/internal/search"
 )
 
 // ErrNotFound reports that an episode, resource or version does not exist.
@@ -48,6 +52,9 @@ type Resource struct {
 	// for the Patient.
 	PatientID string
 	Body      []byte
+
+	// prepared is what Prepare derived from Body ahead of the write.
+	prepared *prepared
 }
 
 // Version is one stored version of a resource. Body carries meta.versionId
@@ -114,6 +121,11 @@ type Store struct {
 	drv     driver
 	dialect dialect
 	now     func() time.Time
+	// commits batches episode writes on SQLite (groupcommit.go); nil on
+	// PostgreSQL, whose episodes commit concurrently.
+	commits *committer
+	// reg extracts search index values.
+	reg *search.Registry
 }
 
 // Open connects to the database cfg selects. It does not migrate: call
@@ -129,7 +141,7 @@ func Open(ctx context.Context, cfg Config, now func() time.Time) (*Store, error)
 		if err != nil {
 			return nil, err
 		}
-		return &Store{drv: drv, dialect: postgresDialect(), now: now}, nil
+		return &Store{drv: drv, dialect: postgresDialect(), now: now, reg: search.New()}, nil
 	case cfg.DatabaseURL != "":
 		return nil, errors.New("open store: database URL must start with postgres:// or postgresql://")
 	default:
@@ -137,12 +149,18 @@ func Open(ctx context.Context, cfg Config, now func() time.Time) (*Store, error)
 		if err != nil {
 			return nil, err
 		}
-		return &Store{drv: drv, dialect: sqliteDialect(), now: now}, nil
+		s := &Store{drv: drv, dialect: sqliteDialect(), now: now, reg: search.New()}
+		s.commits = startCommitter(s)
+		return s, nil
 	}
 }
 
-// Close releases the database connections.
+// Close releases the database connections. Episodes still queued for
+// SQLite's committer fail; the batch in progress is committed first.
 func (s *Store) Close() error {
+	if s.commits != nil {
+		s.commits.close()
+	}
 	if err := s.drv.close(); err != nil {
 		return fmt.Errorf("close %s store: %w", s.dialect.name, err)
 	}

@@ -3,8 +3,6 @@ package store
 import (
 	"cmp"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -49,8 +47,7 @@ func (s *Store) resourceWrites(ctx context.Context, tx txn, c EpisodeChange, now
 	var batch []stmt
 	for i, r := range c.Resources {
 		cu := cur[key{r.Type, r.ID}]
-		sum := sha256.Sum256(r.Body)
-		hash := hex.EncodeToString(sum[:])
+		hash := s.prepare(&c.Resources[i]).hash
 		if cu.versionID > 0 && cu.hash == hash && !cu.deleted {
 			entries[i] = Entry{Type: r.Type, ID: r.ID, VersionID: cu.versionID, Action: ActionUnchanged}
 			continue
