@@ -1,10 +1,12 @@
 package pharmacy
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	"github.com/kapgw/kapgw/fhir/fhirjson"
 	"github.com/kapgw/kapgw/internal/store"
 	"github.com/kapgw/kapgw/mappers"
+	"github.com/kapgw/kapgw/pharmacy/rules"
 )
 
 // ResourceStore is what callbacks need of the store.
@@ -68,10 +71,11 @@ func (c *Callbacks) Receive(ctx context.Context, timestamp, signature string, bo
 	if err := json.Unmarshal(body, &e); err != nil || e.EventID == "" || e.PrescriberOrderNumber == "" {
 		return fmt.Errorf("%w: not an event", ErrCallbackInvalid)
 	}
-	step := Step{PrescriptionID: e.PrescriberOrderNumber, MessageID: e.RelatesToMessageID, Message: e.Type, Code: e.Code, At: c.now().UTC()}
+	step := Step{PrescriptionID: e.PrescriberOrderNumber, MessageID: e.RelatesToMessageID, Message: e.Type, Code: e.Code, Detail: fillDetail(e), At: c.now().UTC()}
 	order := "MedicationRequest/" + e.PrescriberOrderNumber
 	ev := store.RxEvent{EventID: e.EventID, OrderID: e.PrescriberOrderNumber, Type: e.Type, At: step.At}
 	var apply func(mr []byte, cur map[string][]byte) ([]store.Resource, string, error)
+	var warnings []rules.Finding // refill findings, added to the timeline
 	switch e.Type {
 	case EventRxFill:
 		if e.FillStatus != FillDispensed && e.FillStatus != FillShipped && e.FillStatus != FillDelivered {
@@ -81,7 +85,7 @@ func (c *Callbacks) Receive(ctx context.Context, timestamp, signature string, bo
 			return fmt.Errorf("%w: refill number", ErrCallbackInvalid)
 		}
 		ev.Lock = append([]string{order}, fillLocks(e.PrescriberOrderNumber, e.Refill)...)
-		apply = c.fill(e)
+		apply = c.fill(e, &warnings)
 	case EventCancelRxResponse:
 		ev.Lock = []string{order, "Task/" + TaskID(e.PrescriberOrderNumber, TaskCancelDenied)}
 		apply = c.cancelResponse(e)
@@ -104,8 +108,13 @@ func (c *Callbacks) Receive(ctx context.Context, timestamp, signature string, bo
 			return nil, nil, err
 		}
 		step.Step = name
-		return res, []store.RxStep{{OrderID: e.PrescriberOrderNumber, MessageID: e.RelatesToMessageID,
-			Message: e.Type, Step: name, Code: e.Code, TraceID: traceID(ctx), At: step.At}}, nil
+		steps := []store.RxStep{{OrderID: e.PrescriberOrderNumber, MessageID: e.RelatesToMessageID,
+			Message: e.Type, Step: name, Code: e.Code, Detail: fillDetail(e), TraceID: traceID(ctx), At: step.At}}
+		for _, f := range warnings {
+			steps = append(steps, store.RxStep{OrderID: e.PrescriberOrderNumber, MessageID: e.RelatesToMessageID,
+				Message: e.Type, Step: StepWarned, Code: f.Code, Detail: fillDetail(e), TraceID: traceID(ctx), At: step.At})
+		}
+		return res, steps, nil
 	}
 	err = c.store.ApplyRxEvent(ctx, ev)
 	if errors.Is(err, store.ErrDuplicateEvent) {
@@ -124,7 +133,7 @@ func DispenseID(orderNumber string) string { return mappers.ID("MedicationDispen
 // fill merges an RxFill into the MedicationDispense of its fill and, for
 // a refill, re-checks the refills so far: early or unauthorised refills
 // write the order's refill Task (a warning) in the same transaction.
-func (c *Callbacks) fill(e Event) func(mr []byte, cur map[string][]byte) ([]store.Resource, string, error) {
+func (c *Callbacks) fill(e Event, warnings *[]rules.Finding) func(mr []byte, cur map[string][]byte) ([]store.Resource, string, error) {
 	return func(mr []byte, cur map[string][]byte) ([]store.Resource, string, error) {
 		order := e.PrescriberOrderNumber
 		id := FillDispenseID(order, e.Refill)
@@ -147,8 +156,10 @@ func (c *Callbacks) fill(e Event) func(mr []byte, cur map[string][]byte) ([]stor
 		}
 		cur["MedicationDispense/"+id] = body
 		findings := refillFindings(order, mr, cur, e.Refill)
-		if len(findings) == 0 {
-			return out, e.FillStatus, nil
+		prevTask := cur["Task/"+TaskID(order, TaskRefill)]
+		*warnings = newFindings(findings[len(refillFindings(order, mr, cur, e.Refill-1)):], prevTask)
+		if len(newFindings(findings, prevTask)) == 0 {
+			return out, e.FillStatus, nil // nothing the Task does not say already
 		}
 		// Stamped with when the refill was prepared, so a repeated event
 		// writes the same Task (no new version).
@@ -246,4 +257,25 @@ func fillType(refill int) *r4.CodeableConcept {
 		code, display = "RF", "Refill"
 	}
 	return &r4.CodeableConcept{Coding: []r4.Coding{{System: &sys, Code: &code, Display: &display}}}
+}
+
+// newFindings are the findings of this refill that its Task (taskBody,
+// nil when there is none) does not list yet: what the timeline gains, once.
+func newFindings(fs []rules.Finding, taskBody []byte) []rules.Finding {
+	var out []rules.Finding
+	for _, f := range fs {
+		if !bytes.Contains(taskBody, []byte(f.Message)) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// fillDetail names the refill of an RxFill event on the timeline ("" for
+// the first fill and other events).
+func fillDetail(e Event) string {
+	if e.Type != EventRxFill || e.Refill == 0 {
+		return ""
+	}
+	return "refill " + strconv.Itoa(e.Refill)
 }

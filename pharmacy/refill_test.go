@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -33,12 +34,15 @@ func TestRefills(t *testing.T) {
 		name  string
 		fills []fill
 		want  []string // finding codes of the refill Task, none: no Task
+		steps []string // the timeline's warning steps, code and detail, once each
 	}{
-		{"on time", []fill{{0, 0}, {1, 25}, {2, 51}}, nil},
-		{"early", []fill{{0, 0}, {1, 24}}, []string{pharmacy.CodeEarlyRefill}},
-		{"second early", []fill{{0, 0}, {1, 30}, {2, 40}}, []string{pharmacy.CodeEarlyRefill}},
-		{"beyond refills", []fill{{0, 0}, {1, 30}, {2, 60}, {3, 90}}, []string{pharmacy.CodeRefillNotAuthorized}},
-		{"early and beyond", []fill{{0, 0}, {1, 30}, {2, 60}, {3, 61}}, []string{pharmacy.CodeRefillNotAuthorized, pharmacy.CodeEarlyRefill}},
+		{"on time", []fill{{0, 0}, {1, 25}, {2, 51}}, nil, nil},
+		{"early", []fill{{0, 0}, {1, 24}}, []string{pharmacy.CodeEarlyRefill}, []string{"early-refill refill 1"}},
+		{"second early", []fill{{0, 0}, {1, 30}, {2, 40}}, []string{pharmacy.CodeEarlyRefill}, []string{"early-refill refill 2"}},
+		{"beyond refills", []fill{{0, 0}, {1, 30}, {2, 60}, {3, 90}}, []string{pharmacy.CodeRefillNotAuthorized}, []string{"refill-not-authorized refill 3"}},
+		{"early twice and beyond", []fill{{0, 0}, {1, 10}, {2, 60}, {3, 61}},
+			[]string{pharmacy.CodeEarlyRefill, pharmacy.CodeRefillNotAuthorized, pharmacy.CodeEarlyRefill},
+			[]string{"early-refill refill 1", "refill-not-authorized refill 3", "early-refill refill 3"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -86,8 +90,27 @@ func TestRefills(t *testing.T) {
 			if !slices.Equal(got, want) || gjson.GetBytes(v.Body, "status").String() != "requested" || gjson.GetBytes(v.Body, "businessStatus.text").String() != "warning" {
 				t.Errorf("refill Task %s, want findings %v", v.Body, want)
 			}
-			if v.VersionID != 1 {
-				t.Errorf("refill Task has %d versions: repeated events must not rewrite it", v.VersionID)
+			// Written once per refill that adds findings, whatever the repeats.
+			refills := map[string]bool{}
+			for _, s := range tc.steps {
+				refills[s[strings.Index(s, " ")+1:]] = true
+			}
+			if v.VersionID != int64(len(refills)) {
+				t.Errorf("refill Task has %d versions, want %d: repeated events must not rewrite it", v.VersionID, len(refills))
+			}
+			// The timeline names each refill and its warnings.
+			steps, err := st.RxTimeline(context.Background(), order)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var warned []string
+			for _, s := range steps {
+				if s.Step == pharmacy.StepWarned {
+					warned = append(warned, s.Code+" "+s.Detail)
+				}
+			}
+			if !slices.Equal(warned, tc.steps) {
+				t.Errorf("timeline warnings %q, want %q", warned, tc.steps)
 			}
 			fhirvalid.New(t).Check(t, v.Body)
 		})
