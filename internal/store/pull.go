@@ -200,3 +200,29 @@ func (s *Store) SharedPatients(ctx context.Context, partnerID string) ([]SharedP
 	}
 	return out, nil
 }
+
+// PatientAccessOf returns the patient_access rows of every episode of a
+// patient: what decides whether a partner may still exchange the patient's
+// data.
+func (s *Store) PatientAccessOf(ctx context.Context, patientID string) ([]PatientAccess, error) {
+	rs, err := s.drv.query(ctx, `SELECT patient_id, org_id, sharing_from, sharing_until FROM patient_access
+		WHERE patient_id = $1 ORDER BY episode_id, org_id`, patientID)
+	if err != nil {
+		return nil, fmt.Errorf("read access of patient %s: %w", patientID, err)
+	}
+	var out []PatientAccess
+	err = eachRow(rs, func(r rows) error {
+		var a PatientAccess
+		var from, until *int64
+		if err := r.Scan(&a.PatientID, &a.OrgID, &from, &until); err != nil {
+			return err
+		}
+		a.SharingFrom, a.SharingUntil = optTime(from), optTime(until)
+		out = append(out, a)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read access of patient %s: %w", patientID, err)
+	}
+	return out, nil
+}

@@ -51,6 +51,7 @@ type PullStore interface {
 	Cursor(ctx context.Context, partnerID, patientID, typ string) (store.PullCursor, error)
 	StorePulled(ctx context.Context, p store.PullPage) (store.PullResult, error)
 	Read(ctx context.Context, typ, id string) (store.Version, error)
+	PatientAccessOf(ctx context.Context, patientID string) ([]store.PatientAccess, error)
 }
 
 // PullOptions tune a PullWorker; zero fields take the defaults.
@@ -128,7 +129,7 @@ func (w *PullWorker) Work(ctx context.Context, job *river.Job[PullArgs]) error {
 		w.log.WarnContext(ctx, "sync pull failed", "partner_id", cfg.PartnerID, "job_id", job.ID, "error_class", errorClass(err))
 	} else {
 		w.log.InfoContext(ctx, "sync pull done", "partner_id", cfg.PartnerID, "job_id", job.ID,
-			"stored", sum.Stored, "unchanged", sum.Unchanged, "unmatched", sum.Unmatched, "ours", sum.Ours, "pages", sum.Pages, "failed", sum.Failed)
+			"stored", sum.Stored, "unchanged", sum.Unchanged, "unmatched", sum.Unmatched, "ours", sum.Ours, "withheld", sum.Withheld, "pages", sum.Pages, "failed", sum.Failed)
 	}
 	return river.JobSnooze(max(cfg.Interval, time.Second))
 }
@@ -140,6 +141,7 @@ type PullSummary struct {
 	Unchanged int // resources re-pulled with the same content
 	Unmatched int // resources whose subject was not the patient: reported, not stored
 	Ours      int // our own resources, pushed to the partner: skipped
+	Withheld  int // patients the partner may not see now (no consent, revoked): not pulled
 	Failed    int // patient and type searches that failed (retried at the next poll)
 }
 
@@ -170,12 +172,43 @@ func (w *PullWorker) Pull(ctx context.Context, partnerID string) (PullSummary, e
 	}
 	var first error
 	for _, p := range patients {
-		err := w.pullPatient(ctx, c, d, cfg.Types, p, &sum)
+		access, err := w.store.PatientAccessOf(ctx, p.PatientID)
+		if err != nil {
+			return sum, err
+		}
+		if !mayExchange(d, access, w.now()) {
+			sum.Withheld++
+			continue
+		}
+		err = w.pullPatient(ctx, c, d, cfg.Types, p, &sum)
 		if err != nil && first == nil {
 			first = err
 		}
 	}
 	return sum, first
+}
+
+// mayExchange reports whether the partner may exchange the patient's data
+// at now, by the rule the FHIR API's reads follow (store.Access): one of
+// the partner's organizations serves the patient under a consent in
+// force, and no later revocation, in any episode, has taken effect.
+func mayExchange(d store.Destination, access []store.PatientAccess, now time.Time) bool {
+	if d.Disabled || d.ClientDisabled {
+		return false
+	}
+	for _, a := range access {
+		if !slices.Contains(d.Orgs, a.OrgID) || a.SharingFrom == nil || a.SharingFrom.After(now) ||
+			a.SharingUntil != nil && !a.SharingUntil.After(now) {
+			continue
+		}
+		revoked := slices.ContainsFunc(access, func(x store.PatientAccess) bool {
+			return x.SharingUntil != nil && !x.SharingUntil.After(now) && x.SharingUntil.After(*a.SharingFrom)
+		})
+		if !revoked {
+			return true
+		}
+	}
+	return false
 }
 
 // pullPatient pulls every type for one patient.

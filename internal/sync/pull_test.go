@@ -396,7 +396,8 @@ func TestPullFindsPatientByIdentifier(t *testing.T) {
 }
 
 // TestPullPostgres runs a paged pull and a re-pull on PostgreSQL: each
-// page stored with its cursor, nothing new the second time.
+// page stored with its cursor, nothing new the second time, and nothing
+// asked once the patient has revoked data sharing.
 func TestPullPostgres(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -429,17 +430,24 @@ func TestPullPostgres(t *testing.T) {
 	base = partner.URL + "/fhir"
 
 	st := openPostgresStore(t)
-	if err := st.AddClient(ctx, store.Client{ID: "ehr-1", Name: "EHR", Kind: "partner", JWKS: []byte(`{"keys":[]}`)}); err != nil {
+	if err := st.AddClient(ctx, store.Client{ID: "ehr-1", Name: "EHR", Kind: "partner", JWKS: []byte(`{"keys":[]}`), Orgs: []string{"org-1"}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.PutDestination(ctx, store.Destination{PartnerID: "ehr-1", BaseURL: base, Auth: "none", Concurrency: 1, Rate: 1000,
 		Allow: string(kapsync.AllowLoopback)}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.PutResources(ctx, []store.Resource{{Type: "Patient", ID: "pat-1", PatientID: "pat-1",
-		Body: []byte(`{"resourceType":"Patient","id":"pat-1"}`)}}); err != nil {
-		t.Fatal(err)
+	consent := func(until *time.Time) {
+		t.Helper()
+		from := time.Now().Add(-time.Hour)
+		c := store.EpisodeChange{Document: fmt.Appendf(nil, "doc %v", until), Digest: fmt.Sprint(until),
+			Resources: []store.Resource{{Type: "Patient", ID: "pat-1", PatientID: "pat-1", Body: []byte(`{"resourceType":"Patient","id":"pat-1"}`)}},
+			Access:    []store.PatientAccess{{PatientID: "pat-1", OrgID: "org-1", SharingFrom: &from, SharingUntil: until}}}
+		if _, err := st.ApplyEpisode(ctx, "ep-1", func([]byte, string) (store.EpisodeChange, error) { return c, nil }); err != nil {
+			t.Fatal(err)
+		}
 	}
+	consent(nil)
 	if err := st.RecordDelivered(ctx, "ehr-1", []store.Delivered{{Type: "Patient", ID: "pat-1", VersionID: 1, RemoteID: "their-1"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -475,6 +483,13 @@ func TestPullPostgres(t *testing.T) {
 	}
 	if n := countProvenance(t, st, "pat-1"); n != 2 {
 		t.Fatalf("%d Provenance, want one per stored page", n)
+	}
+	// Once the patient revokes data sharing, the partner is not polled
+	// for them.
+	revoked := time.Now().Add(-time.Minute)
+	consent(&revoked)
+	if sum, err := pw.Pull(ctx, "ehr-1"); err != nil || sum.Withheld != 1 || sum.Pages != 0 {
+		t.Fatalf("pull after revocation %+v, %v; want the patient withheld", sum, err)
 	}
 }
 
