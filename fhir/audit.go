@@ -26,8 +26,11 @@ type Audit struct {
 }
 
 // AuditWriter records every access to patient data durably before its
-// response leaves; *audit.Writer is it.
+// response leaves; *audit.Writer is it. Begin announces an access that
+// will Record soon (its group commit may wait for it); end is called when
+// the access is over.
 type AuditWriter interface {
+	Begin() (end func())
 	Record(ctx context.Context, a audit.Access) error
 }
 
@@ -86,6 +89,7 @@ func auditAccess(w AuditWriter) echo.MiddlewareFunc {
 			if !ok || (c.Request().Method != http.MethodGet && strings.HasPrefix(c.Path(), "/kap/")) {
 				return next(c)
 			}
+			defer w.Begin()()
 			res := c.Response()
 			orig := res.Writer
 			held := &heldResponse{orig: orig}

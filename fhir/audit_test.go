@@ -122,6 +122,8 @@ type failingAudit struct{}
 
 func (failingAudit) Record(context.Context, audit.Access) error { return errors.New("database down") }
 
+func (failingAudit) Begin() func() { return func() {} }
+
 func TestAccessIsRefusedWhenItCannotBeAudited(t *testing.T) {
 	t.Parallel()
 	srv, _, patient, _ := auditServer(t, failingAudit{})

@@ -180,3 +180,48 @@ type failingStore struct{ err error }
 func (f failingStore) AddAuditEventsAndExchanges(context.Context, []store.AuditRecord, []store.Exchange) error {
 	return f.err
 }
+
+// TestGroupWaitsForAccessesInFlight: a group commit waits (up to MaxDelay)
+// for accesses that have begun and not yet recorded, so staggered accesses
+// share one commit; with none in flight it commits at once.
+func TestGroupWaitsForAccessesInFlight(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, err := store.Open(ctx, store.Config{DataDir: filepath.Join(t.TempDir(), "data")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	counting := &countingStore{Store: st}
+	w := audit.NewWriter(counting, nil, audit.Options{Committers: 1, MaxDelay: 5 * time.Second})
+	defer w.Close()
+	const n = 4
+	ends := make([]func(), n)
+	for i := range n {
+		ends[i] = w.Begin()
+	}
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			defer ends[i]()
+			time.Sleep(time.Duration(i) * 20 * time.Millisecond)
+			if err := w.Record(ctx, audit.Access{ClientID: "ehr-a", Interaction: "read", Status: 200}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if c := counting.commits(); c != 1 {
+		t.Errorf("%d commits for %d staggered accesses in flight, want 1", c, n)
+	}
+	start := time.Now()
+	if err := w.Record(ctx, audit.Access{ClientID: "ehr-a", Interaction: "read", Status: 200}); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("a lone access waited %v for others", d)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
@@ -39,6 +40,9 @@ type Options struct {
 	Committers int
 	// Rider, when set, has its rows written in every group commit.
 	Rider Rider
+	// MaxDelay bounds how long a group waits for accesses still being
+	// served to join it (default 1ms; negative: never wait).
+	MaxDelay time.Duration
 }
 
 // request is one access's records waiting for a commit.
@@ -57,6 +61,11 @@ type Writer struct {
 	queue   chan request
 	stop    chan struct{}
 	stopped chan struct{}
+
+	// active counts accesses between Begin and its end; waiting those of
+	// them inside Record. active - waiting are still being served, and
+	// will want the next commit.
+	active, waiting atomic.Int64
 }
 
 // NewWriter starts a writer; Close stops it.
@@ -70,6 +79,9 @@ func NewWriter(st Store, now func() time.Time, o Options) *Writer {
 	if now == nil {
 		now = time.Now
 	}
+	if o.MaxDelay == 0 {
+		o.MaxDelay = time.Millisecond
+	}
 	w := &Writer{st: st, now: now, o: o, queue: make(chan request, o.MaxBatch),
 		stop: make(chan struct{}), stopped: make(chan struct{})}
 	var wg sync.WaitGroup
@@ -80,9 +92,22 @@ func NewWriter(st Store, now func() time.Time, o Options) *Writer {
 	return w
 }
 
+// Begin tells the writer an access is being served and will Record soon;
+// call the returned end when the access is over, recorded or not. A group
+// commit waits briefly (Options.MaxDelay) for accesses still being served,
+// so that with many in flight one commit serves them all (as PostgreSQL's
+// commit_delay does with commit_siblings); with none in flight it does not
+// wait at all.
+func (w *Writer) Begin() (end func()) {
+	w.active.Add(1)
+	return func() { w.active.Add(-1) }
+}
+
 // Record writes the AuditEvents of an access and returns once they are
 // durable. An error means they are not, and the access must be refused.
 func (w *Writer) Record(ctx context.Context, a Access) error {
+	w.waiting.Add(1)
+	defer w.waiting.Add(-1)
 	if a.At.IsZero() {
 		a.At = w.now()
 	}
@@ -132,14 +157,32 @@ func (w *Writer) loop() {
 	}
 }
 
-// gather takes r and whatever else is queued, up to MaxBatch records.
+// gather takes r and whatever else is queued, up to MaxBatch records, and
+// waits up to MaxDelay for accesses still being served to queue too.
 func (w *Writer) gather(r request) []request {
 	batch, n := []request{r}, len(r.recs)
+	var deadline <-chan time.Time
 	for n < w.o.MaxBatch {
 		select {
 		case more := <-w.queue:
 			batch, n = append(batch, more), n+len(more.recs)
+			continue
 		default:
+		}
+		if w.o.MaxDelay < 0 || w.active.Load() <= w.waiting.Load() {
+			return batch // nobody else is on the way
+		}
+		if deadline == nil {
+			t := time.NewTimer(w.o.MaxDelay)
+			defer t.Stop()
+			deadline = t.C
+		}
+		select {
+		case more := <-w.queue:
+			batch, n = append(batch, more), n+len(more.recs)
+		case <-deadline:
+			return batch
+		case <-w.stop:
 			return batch
 		}
 	}
