@@ -78,7 +78,8 @@ func noteAccessed(c echo.Context, vs []store.Version) {
 // auditAccess holds the response of every authenticated request to an
 // audited route until its AuditEvents are committed, and refuses it with
 // 503 when they cannot be (fail closed): no response leaves before its
-// audit record is durable.
+// audit record is durable. Each access is announced to the writer (Begin)
+// while it is served, so a group commit can wait for it.
 func auditAccess(w AuditWriter) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		if w == nil {

@@ -1,13 +1,14 @@
 // Package audit writes a FHIR AuditEvent for every access to patient data
-// through the FHIR API, durably, before the response leaves.
+// through the FHIR API and the intake API's reads, durably, before the
+// response leaves.
 //
 // Reads have no transaction of their own, so "in the same transaction as
 // the access" becomes: the response is held until its AuditEvents are
 // committed, and refused (503) when they cannot be. Writer group-commits:
-// one goroutine writes every record queued while the previous batch was
-// committing in one transaction, then releases all their responses at
-// once, so the cost per read is a share of one commit rather than one
-// commit each.
+// a committer writes every record queued while the previous batch was
+// committing in one transaction (with the exchange log rows queued
+// meanwhile, see Rider), then releases all their responses at once, so the
+// cost per read is a share of one commit rather than one commit each.
 //
 // One AuditEvent is written per patient an access touches (as IHE Basic
 // Audit Log Patterns does), so that AuditEvent?patient= finds every access
