@@ -31,8 +31,9 @@ type pushRig struct {
 }
 
 // newPushRig registers ehr-1 with destination d and returns the rig with
-// its queue not yet started. tp traces job work (nil: none).
-func newPushRig(t testing.TB, d store.Destination, res kapsync.Resolver, tp trace.TracerProvider) *pushRig {
+// its queue not yet started. tp traces job work (nil: none); wrap, when
+// given, is the store as the worker sees it.
+func newPushRig(t testing.TB, d store.Destination, res kapsync.Resolver, tp trace.TracerProvider, wrap ...func(*store.Store) kapsync.Store) *pushRig {
 	t.Helper()
 	ctx := context.Background()
 	st := openStore(t)
@@ -54,7 +55,11 @@ func newPushRig(t testing.TB, d store.Destination, res kapsync.Resolver, tp trac
 		t.Fatal(err)
 	}
 	xlog := exchange.New(st, c, log, nil)
-	w := kapsync.NewWorker(st, xlog, res, log, time.Now, kapsync.Backoff{Base: 20 * time.Millisecond, Cap: 300 * time.Millisecond}, "test")
+	var ws kapsync.Store = st
+	for _, f := range wrap {
+		ws = f(st)
+	}
+	w := kapsync.NewWorker(ws, xlog, res, log, time.Now, kapsync.Backoff{Base: 20 * time.Millisecond, Cap: 300 * time.Millisecond}, "test")
 	workers := river.NewWorkers()
 	river.AddWorker(workers, w)
 	q, err := jobs.New(st, log, jobs.Config{Workers: workers, MaxWorkers: 8, FetchPollInterval: 50 * time.Millisecond, TracerProvider: tp})

@@ -143,7 +143,7 @@ func TestPushThroughFaults(t *testing.T) {
 
 // done reports whether every keyed resource is delivered at its current
 // version.
-func done(t *testing.T, st *store.Store, want []store.Version) bool {
+func done(t testing.TB, st *store.Store, want []store.Version) bool {
 	t.Helper()
 	refs := make([]string, 0, len(want))
 	for _, v := range want {
@@ -160,7 +160,6 @@ func done(t *testing.T, st *store.Store, want []store.Version) bool {
 			continue
 		}
 		if h, ok := held[v.Type+"/"+v.ID]; !ok || h.VersionID < v.VersionID || h.RemoteID == "" {
-			t.Logf("waiting for %s/%s v%d (held %+v)", v.Type, v.ID, v.VersionID, h)
 			return false
 		}
 	}

@@ -175,7 +175,7 @@ func (w *Worker) deliverOnce(ctx context.Context, at *attempt) (string, error) {
 		want[t] = true
 	}
 	items, err := parseItems(vs, want)
-	if err != nil || !changed(items, held) {
+	if items = pending(items, held); err != nil || len(items) == 0 {
 		return d.OnConflict, err
 	}
 	c, err := w.client(d)
@@ -224,14 +224,14 @@ func (w *Worker) send(ctx context.Context, at *attempt, c *partnerClient, chunk 
 // transactions of more than 8.
 const maxEntries = 8
 
-// changed reports whether any item is newer than what the partner holds.
-func changed(items []item, held map[string]store.Delivered) bool {
-	for _, it := range items {
-		if h, ok := held[it.Type+"/"+it.ID]; !ok || h.VersionID < it.VersionID {
-			return true
-		}
-	}
-	return false
+// pending keeps the items the partner does not hold at their version, or
+// whose id at the partner is unknown; references to the others are
+// rewritten to the partner's ids.
+func pending(items []item, held map[string]store.Delivered) []item {
+	return slices.DeleteFunc(items, func(it item) bool {
+		h, ok := held[it.Type+"/"+it.ID]
+		return ok && h.VersionID >= it.VersionID && h.RemoteID != ""
+	})
 }
 
 // client returns the partner's client, rebuilt when its destination changed.
@@ -299,6 +299,8 @@ func hopeless(status int) bool {
 
 func (w *Worker) dead(ctx context.Context, job *river.Job[PushArgs], reason, code string, cause error) error {
 	a := job.Args
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second) // the attempt's deadline may have passed
+	defer cancel()
 	id, err := w.store.AddDeadLetter(ctx, store.DeadLetter{PartnerID: a.PartnerID, EpisodeID: a.EpisodeID,
 		PatientID: a.PatientID, Reason: reason, Code: code, Attempts: job.Attempt})
 	if err != nil {
@@ -345,7 +347,10 @@ func (w *Worker) record(ctx context.Context, at *attempt, refs []string, payload
 	case payload == nil:
 		e.Status, e.Operation = "unchanged", "none"
 	}
-	if _, lerr := w.xlog.Record(ctx, e, payload); lerr != nil {
+	// The attempt's deadline may have passed: the row is still written.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if _, lerr := w.xlog.Record(rctx, e, payload); lerr != nil {
 		w.log.ErrorContext(ctx, "sync exchange log failed", "partner_id", a.PartnerID, "error", lerr.Error())
 	}
 }
