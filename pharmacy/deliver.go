@@ -65,6 +65,9 @@ type Step struct {
 	// EpisodeID is the KAP episode of a delivery step, so the exchange log
 	// finds the messages of an episode; empty on callbacks.
 	EpisodeID string
+	// Duration is how long the pharmacy took to answer, on the step that
+	// ends a send (accepted, failed, unknown).
+	Duration time.Duration
 	// Code and Detail explain a failure (SCRIPT codes, rule codes).
 	Code   string
 	Detail string
@@ -132,7 +135,9 @@ func (s *Sender) Work(ctx context.Context, job *river.Job[SendArgs]) error {
 	}
 	s.record(ctx, step, StepSigned, "", "")
 	s.record(ctx, step, StepSent, "", "")
+	sentAt := s.now()
 	out, err := s.client.Send(ctx, a.Body, jws)
+	step.Duration = s.now().Sub(sentAt)
 	if err != nil {
 		_ = s.attempt(ctx, a, "", statusUnknownMsg, "", StepUnknown)
 		s.record(ctx, step, StepUnknown, "", "")

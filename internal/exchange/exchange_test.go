@@ -79,7 +79,7 @@ func TestJournalRecordsWireStepsOnly(t *testing.T) {
 	j := r.Journal()
 	for _, s := range []pharmacy.Step{
 		{PrescriptionID: "rx-1", Message: "NewRx", Step: pharmacy.StepQueued},
-		{PrescriptionID: "mr-1", MessageID: "m-1", Message: "RxFill", Step: pharmacy.StepShipped},
+		{PrescriptionID: "mr-1", MessageID: "m-1", Message: "RxFill", Step: pharmacy.StepShipped, Duration: 1500 * time.Millisecond},
 	} {
 		if err := j.Record(ctx, s); err != nil {
 			t.Fatal(err)
@@ -90,7 +90,8 @@ func TestJournalRecordsWireStepsOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(got) != 1 || got[0].Direction != exchange.In || got[0].Status != pharmacy.StepShipped ||
-		got[0].Refs[0] != "MedicationRequest/mr-1" || got[0].Operation != "RxFill m-1" {
+		got[0].Refs[0] != "MedicationRequest/mr-1" || got[0].Operation != "RxFill m-1" ||
+		got[0].PartnerID != "pharmacy" || got[0].Duration != 1500*time.Millisecond {
 		t.Fatalf("exchanges = %+v", got)
 	}
 }

@@ -44,7 +44,7 @@ func (j Journal) Record(ctx context.Context, s pharmacy.Step) error {
 		return nil
 	}
 	e := store.Exchange{Kind: KindPharmacy, Direction: In, At: s.At, Status: s.Step, Code: s.Code, ErrorClass: class,
-		Operation: s.Message, Refs: []string{"MedicationRequest/" + s.PrescriptionID}, EpisodeID: s.EpisodeID, PartnerID: "pharmacy"}
+		Operation: s.Message, Refs: []string{"MedicationRequest/" + s.PrescriptionID}, EpisodeID: s.EpisodeID, PartnerID: "pharmacy", Duration: s.Duration}
 	if s.MessageID != "" {
 		e.Operation += " " + s.MessageID
 	}
