@@ -288,6 +288,7 @@ func (w *PullWorker) pullType(ctx context.Context, c *partnerClient, d store.Des
 		q.Set("_lastUpdated", "gt"+cur.Cursor)
 	}
 	next := d.BaseURL + "/" + typ + "?" + q.Encode()
+	high, _ := time.Parse(time.RFC3339Nano, cur.Cursor) // the cursor never moves back
 	for next != "" {
 		body, err := w.get(ctx, c, d.PartnerID, patientID, typ, next)
 		if err != nil {
@@ -298,7 +299,7 @@ func (w *PullWorker) pullType(ctx context.Context, c *partnerClient, d store.Des
 		if err != nil {
 			return err
 		}
-		if err := w.storePage(ctx, d, patientID, remote, typ, page, sum); err != nil {
+		if err := w.storePage(ctx, d, patientID, remote, typ, page, &high, sum); err != nil {
 			return err
 		}
 		if next, err = sameOrigin(d.BaseURL, page.next); err != nil {
@@ -310,11 +311,13 @@ func (w *PullWorker) pullType(ctx context.Context, c *partnerClient, d store.Des
 
 // storePage rewrites the page's resources for our patient and stores
 // them, with the page's Provenance and cursor, in one transaction; the
-// resources of another subject are reported and left out.
-func (w *PullWorker) storePage(ctx context.Context, d store.Destination, patientID, remote, typ string, page searchPage, sum *PullSummary) error {
+// resources of another subject are reported and left out. The cursor
+// moves to the page's newest lastUpdated when that is after high, which
+// then follows it.
+func (w *PullWorker) storePage(ctx context.Context, d store.Destination, patientID, remote, typ string, page searchPage, high *time.Time, sum *PullSummary) error {
 	pp := store.PullPage{PartnerID: d.PartnerID, PatientID: patientID, Type: typ}
 	var unmatched []string
-	cursor := time.Time{}
+	cursor := *high
 	for _, e := range page.entries {
 		if e.Type != typ {
 			continue // an included or OperationOutcome entry
@@ -348,6 +351,7 @@ func (w *PullWorker) storePage(ctx context.Context, d store.Destination, patient
 	if err != nil {
 		return err
 	}
+	*high = cursor
 	sum.Unmatched += len(unmatched)
 	for _, e := range res.Entries {
 		if e.Action == store.ActionUnchanged {
