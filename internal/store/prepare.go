@@ -13,7 +13,7 @@ import (
 // writing.
 type prepared struct {
 	hash     string
-	values   []search.Value // Param is "Type.name"
+	values   []search.Value // Param is "Type.name"; no value twice
 	sortDate int64
 }
 
@@ -39,12 +39,19 @@ func newPrepared(reg *search.Registry, r Resource) *prepared {
 	sum := sha256.Sum256(r.Body)
 	p := &prepared{hash: hex.EncodeToString(sum[:]), sortDate: noSortDate}
 	sortParam := reg.SortDate(r.Type)
-	p.values = reg.Extract(r.Type, r.Body)
-	for i, val := range p.values {
+	values := reg.Extract(r.Type, r.Body)
+	seen := make(map[search.Value]bool, len(values))
+	for _, val := range values {
 		if val.Kind == search.Date && val.Param == sortParam {
 			p.sortDate = min(p.sortDate, val.Lo)
 		}
-		p.values[i].Param = r.Type + "." + val.Param
+		val.Param = r.Type + "." + val.Param
+		// A value found twice (the same coding listed twice) is indexed
+		// once, so that a search driven by it returns the version once.
+		if !seen[val] {
+			seen[val] = true
+			p.values = append(p.values, val)
+		}
 	}
 	return p
 }

@@ -66,9 +66,9 @@ func (s *Store) Search(ctx context.Context, r SearchRequest) (SearchResult, erro
 			return res, fmt.Errorf("search: read latest seq: %w", err)
 		}
 	}
-	var b sqlBuilder
-	where := b.where(r, res.AsOf)
 	if r.Query.Total {
+		var b sqlBuilder
+		where := b.where(r, res.AsOf)
 		if err := s.drv.queryRow(ctx, `SELECT COUNT(*) FROM search_version v WHERE `+where, b.args...).Scan(&res.Total); err != nil {
 			return res, fmt.Errorf("search %s: count: %w", r.Query.Type, err)
 		}
@@ -76,26 +76,8 @@ func (s *Store) Search(ctx context.Context, r SearchRequest) (SearchResult, erro
 	if r.Query.OnlyCount || r.Query.Count == 0 {
 		return res, nil
 	}
-	sortCol := "v.seq"
-	if r.Query.Sort == search.ByDate || r.Query.Sort == search.ByDateDesc {
-		sortCol = "v.sort_date"
-	}
-	desc := r.Query.Sort == search.ByLastUpdatedDesc || r.Query.Sort == search.ByDateDesc
-	if r.Page.Backward {
-		desc = !desc
-	}
-	cmp, dir := ">", "ASC"
-	if desc {
-		cmp, dir = "<", "DESC"
-	}
-	if k := r.Page.After; k != nil {
-		where += fmt.Sprintf(" AND (%s %s %s OR (%s = %s AND v.seq %s %s))",
-			sortCol, cmp, b.arg(k.Sort), sortCol, b.arg(k.Sort), cmp, b.arg(k.Seq))
-	}
-	q := fmt.Sprintf(`SELECT %s, %s FROM search_version v JOIN resource_version rv ON rv.seq = v.seq
-		WHERE %s ORDER BY %s %s, v.seq %s LIMIT %s`,
-		sortCol, hitColumns, where, sortCol, dir, dir, b.arg(r.Query.Count+1))
-	hits, err := s.hits(ctx, q, b.args...)
+	q, args := pageQuery(r, res.AsOf)
+	hits, err := s.hits(ctx, q, args...)
 	if err != nil {
 		return res, fmt.Errorf("search %s: %w", r.Query.Type, err)
 	}
@@ -108,6 +90,51 @@ func (s *Store) Search(ctx context.Context, r SearchRequest) (SearchResult, erro
 	res.Hits = hits
 	res.Included, err = s.includes(ctx, r, res.AsOf, hits)
 	return res, err
+}
+
+// pageQuery is the query for one page of r as of asof, and its arguments.
+func pageQuery(r SearchRequest, asof int64) (string, []any) {
+	var b sqlBuilder
+	from, sortCol, where := "search_version v", "v.seq", ""
+	switch {
+	case r.Query.Sort == search.ByDate || r.Query.Sort == search.ByDateDesc:
+		sortCol = "v.sort_date"
+	case drivable(r):
+		// Walk the driving value's index in seq order and stop at the
+		// page's end, however many resources match it.
+		var d string
+		from, d = b.drive(r.Query.Type, byDrivingOrder(r.Query.Conds)[0])
+		sortCol = "d.seq"
+		where = d + " AND d.seq <= " + b.arg(asof) + " AND " + b.whereFrom(r, asof, true)
+	}
+	if where == "" {
+		where = b.where(r, asof)
+	}
+	desc := r.Query.Sort == search.ByLastUpdatedDesc || r.Query.Sort == search.ByDateDesc
+	if r.Page.Backward {
+		desc = !desc
+	}
+	cmp, dir := ">", "ASC"
+	if desc {
+		cmp, dir = "<", "DESC"
+	}
+	order := fmt.Sprintf("%s %s, v.seq %s", sortCol, dir, dir)
+	k := r.Page.After
+	switch {
+	case sortCol == "d.seq":
+		// d.seq is v.seq: one sort key, which the index yields.
+		order = "d.seq " + dir
+		if k != nil {
+			where += fmt.Sprintf(" AND d.seq %s %s", cmp, b.arg(k.Seq))
+		}
+	case k != nil:
+		where += fmt.Sprintf(" AND (%s %s %s OR (%s = %s AND v.seq %s %s))",
+			sortCol, cmp, b.arg(k.Sort), sortCol, b.arg(k.Sort), cmp, b.arg(k.Seq))
+	}
+	q := fmt.Sprintf(`SELECT %s, %s FROM %s JOIN resource_version rv ON rv.seq = v.seq
+		WHERE %s ORDER BY %s LIMIT %s`,
+		sortCol, hitColumns, from, where, order, b.arg(r.Query.Count+1))
+	return q, b.args
 }
 
 // hitColumns are the columns hits reads after the sort value.
@@ -158,6 +185,12 @@ func (b *sqlBuilder) list(vals []string) string {
 
 // where is the condition on search_version v for a request as of asof.
 func (b *sqlBuilder) where(r SearchRequest, asof int64) string {
+	return b.whereFrom(r, asof, false)
+}
+
+// whereFrom is where; with driven, the first condition in driving order is
+// left out because the query walks its index (see drive).
+func (b *sqlBuilder) whereFrom(r SearchRequest, asof int64, driven bool) string {
 	parts := []string{b.current(asof)}
 	if r.Query.Type != "" {
 		parts = append(parts, "v.type = "+b.arg(r.Query.Type))
@@ -169,7 +202,10 @@ func (b *sqlBuilder) where(r SearchRequest, asof int64) string {
 		}
 	}
 	for i, c := range byDrivingOrder(r.Query.Conds) {
-		parts = append(parts, b.cond(r.Query.Type, c, i == 0))
+		if driven && i == 0 {
+			continue
+		}
+		parts = append(parts, b.cond(r.Query.Type, c, i == 0 && !driven))
 	}
 	if a := b.access(r.Access); a != "" {
 		parts = append(parts, a)
@@ -201,6 +237,38 @@ func (b *sqlBuilder) access(a Access) string {
 		AND NOT EXISTS (SELECT 1 FROM patient_access px WHERE px.patient_id = pa.patient_id
 			AND px.sharing_until <= %s AND px.sharing_until > pa.sharing_from)))`,
 		b.list(a.Orgs), now, now, now)
+}
+
+// drivable reports whether a search sorted by seq (or _lastUpdated, which
+// grows with seq) starts from one indexed value whose index rows are in seq
+// order: a reference, or a token with its system (a code alone spans
+// several systems, whose rows interleave).
+func drivable(r SearchRequest) bool {
+	if len(r.Query.Conds) == 0 || r.Compartment != "" {
+		return false
+	}
+	c := byDrivingOrder(r.Query.Conds)[0]
+	if c.Param == "_id" || c.Param == "_lastUpdated" || len(c.Any) != 1 {
+		return false
+	}
+	return c.Kind == search.Reference || (c.Kind == search.Token && c.Any[0].HasSystem)
+}
+
+// drive returns the FROM clause that joins the driving condition c's index
+// rows d to search_version v, and the condition on d. The index (param,
+// ref, seq) or (param, code, system, seq) then yields the rows in seq
+// order, so a page reads about as many rows as it returns. Index rows are
+// unique per version (Prepare drops repeated values), so the join never
+// repeats a version.
+func (b *sqlBuilder) drive(typ string, c search.Cond) (from, cond string) {
+	param := b.arg(typ + "." + c.Param)
+	m := c.Any[0]
+	if c.Kind == search.Reference {
+		return "search_ref d JOIN search_version v ON v.seq = d.seq",
+			fmt.Sprintf("d.param = %s AND d.ref = %s", param, b.arg(m.Ref))
+	}
+	return "search_token d JOIN search_version v ON v.seq = d.seq",
+		fmt.Sprintf("d.param = %s AND d.code = %s AND d.system = %s", param, b.arg(m.Code), b.arg(m.System))
 }
 
 // byDrivingOrder puts the condition the database should start from first:
