@@ -28,12 +28,32 @@ type pushRig struct {
 	cipher secrets.Cipher
 	q      *jobs.Queue
 	intake *intake.Service
+	worker *kapsync.Worker
+}
+
+// rigOption changes how newPushRig wires the worker and queue.
+type rigOption func(*rigConfig)
+
+type rigConfig struct {
+	wrap func(*store.Store) kapsync.Store // the store as the worker sees it
+	poll time.Duration                    // the queue's fetch poll interval
+}
+
+// withStore makes the worker see the store through wrap.
+func withStore(wrap func(*store.Store) kapsync.Store) rigOption {
+	return func(c *rigConfig) { c.wrap = wrap }
+}
+
+// withPoll sets the queue's fetch poll interval; 0 is River's default
+// (1s), as kapgw serve runs it.
+func withPoll(d time.Duration) rigOption {
+	return func(c *rigConfig) { c.poll = d }
 }
 
 // newPushRig registers ehr-1 with destination d and returns the rig with
-// its queue not yet started. tp traces job work (nil: none); wrap, when
-// given, is the store as the worker sees it.
-func newPushRig(t testing.TB, d store.Destination, res kapsync.Resolver, tp trace.TracerProvider, wrap ...func(*store.Store) kapsync.Store) *pushRig {
+// its queue not yet started, polling every 50ms unless an option says
+// otherwise. tp traces job work (nil: none).
+func newPushRig(t testing.TB, d store.Destination, res kapsync.Resolver, tp trace.TracerProvider, opts ...rigOption) *pushRig {
 	t.Helper()
 	ctx := context.Background()
 	st := openStore(t)
@@ -55,19 +75,23 @@ func newPushRig(t testing.TB, d store.Destination, res kapsync.Resolver, tp trac
 		t.Fatal(err)
 	}
 	xlog := exchange.New(st, c, log, nil)
+	cfg := rigConfig{poll: 50 * time.Millisecond}
+	for _, o := range opts {
+		o(&cfg)
+	}
 	var ws kapsync.Store = st
-	for _, f := range wrap {
-		ws = f(st)
+	if cfg.wrap != nil {
+		ws = cfg.wrap(st)
 	}
 	w := kapsync.NewWorker(ws, xlog, res, log, time.Now, kapsync.Backoff{Base: 20 * time.Millisecond, Cap: 300 * time.Millisecond}, "test")
 	workers := river.NewWorkers()
 	river.AddWorker(workers, w)
-	q, err := jobs.New(st, log, jobs.Config{Workers: workers, MaxWorkers: 8, FetchPollInterval: 50 * time.Millisecond, TracerProvider: tp})
+	q, err := jobs.New(st, log, jobs.Config{Workers: workers, MaxWorkers: 8, FetchPollInterval: cfg.poll, TracerProvider: tp})
 	if err != nil {
 		t.Fatal(err)
 	}
 	svc := intake.New(st, time.Now, "").WithOutbox(kapsync.NewOutbox(st, q, time.Now, 50))
-	return &pushRig{st: st, xlog: xlog, cipher: c, q: q, intake: svc}
+	return &pushRig{st: st, xlog: xlog, cipher: c, q: q, intake: svc, worker: w}
 }
 
 // start works jobs until the test ends.
