@@ -345,7 +345,10 @@ func (w *Worker) record(ctx context.Context, at *attempt, refs []string, payload
 	case err != nil:
 		e.Status = "error"
 	case payload == nil:
-		e.Status, e.Operation = "unchanged", "none"
+		e.Status = "unchanged"
+	}
+	if payload == nil { // nothing was sent
+		e.Operation = "none"
 	}
 	// The attempt's deadline may have passed: the row is still written.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
