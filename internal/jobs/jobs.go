@@ -9,13 +9,14 @@ package jobs
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivermigrate"
@@ -31,9 +32,9 @@ func Migrate(ctx context.Context, st *store.Store) error {
 	db, pool := st.JobDB()
 	var err error
 	if pool != nil {
-		err = migrate(ctx, riverpgxv5.New(pool))
+		err = migratePostgres(ctx, pool)
 	} else {
-		err = migrate(ctx, riversqlite.New(db))
+		err = migrateSQLite(ctx, db)
 	}
 	if err != nil {
 		return fmt.Errorf("migrate river: %w", err)
@@ -41,13 +42,51 @@ func Migrate(ctx context.Context, st *store.Store) error {
 	return nil
 }
 
-func migrate[TTx any](ctx context.Context, drv riverdriver.Driver[TTx]) error {
-	m, err := rivermigrate.New(drv, nil)
+// pgMigrateLockKey is the advisory lock instances hold while migrating
+// River's tables ("kapgwriv").
+const pgMigrateLockKey = 0x6b61706777726976
+
+// migratePostgres runs River's migrations holding a session advisory lock,
+// so that replicas starting together migrate one at a time (River's own
+// migrator does not serialise concurrent runs, and some of its steps cannot
+// share one transaction).
+func migratePostgres(ctx context.Context, pool *pgxpool.Pool) error {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", int64(pgMigrateLockKey)); err != nil {
+		return fmt.Errorf("lock: %w", err)
+	}
+	defer func() {
+		_, _ = conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", int64(pgMigrateLockKey))
+	}()
+	m, err := rivermigrate.New(riverpgxv5.New(pool), nil)
 	if err != nil {
 		return err
 	}
 	_, err = m.Migrate(ctx, rivermigrate.DirectionUp, nil)
 	return err
+}
+
+// migrateSQLite runs River's migrations in one transaction of the store's
+// writer, whose transactions begin IMMEDIATE: a second process opening the
+// same database waits for the first one's migrations instead of racing it.
+func migrateSQLite(ctx context.Context, db *sql.DB) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback() }()
+	m, err := rivermigrate.New(riversqlite.New(db), nil)
+	if err != nil {
+		return err
+	}
+	if _, err := m.MigrateTx(ctx, tx, rivermigrate.DirectionUp, nil); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 // Config tunes the queue.
