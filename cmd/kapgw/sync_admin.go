@@ -156,6 +156,36 @@ func newDestination(ctx context.Context, f syncFlags) (store.Destination, error)
 	if err := kapsync.CheckURL(ctx, f.url, allow); err != nil {
 		errs = append(errs, fmt.Errorf("--url: %w", err))
 	}
+	errs = append(errs, checkAuth(ctx, f, allow)...)
+	var types []string
+	for _, t := range strings.Split(f.types, ",") {
+		if t = strings.TrimSpace(t); t == "" {
+			continue
+		}
+		if !validType.MatchString(t) {
+			errs = append(errs, fmt.Errorf("--types: %q is not a FHIR resource type", t))
+		}
+		types = append(types, t)
+	}
+	if f.concurrency < 1 || f.concurrency > 64 {
+		errs = append(errs, errors.New("--concurrency must be between 1 and 64"))
+	}
+	rate, err := parseRate(f.rate)
+	if err != nil || rate == 0 {
+		errs = append(errs, errors.New("--rate must be a positive number of requests per second, such as 10/s"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return store.Destination{}, fmt.Errorf("%w: %w", errUsage, err)
+	}
+	return store.Destination{PartnerID: f.partner, BaseURL: f.url, Auth: f.auth, TokenURL: f.tokenURL,
+		ClientID: f.clientID, KeyID: f.keyID, SecretRef: f.keyRef, Scope: f.scope, Types: types,
+		Concurrency: f.concurrency, Rate: rate, Allow: string(allow), TLSCertRef: f.tlsCertRef, TLSKeyRef: f.tlsKeyRef,
+		CARef: f.caRef, OnConflict: f.conflict}, nil
+}
+
+// checkAuth checks the authentication flags of sync destination add.
+func checkAuth(ctx context.Context, f syncFlags, allow kapsync.Allow) []error {
+	var errs []error
 	switch f.auth {
 	case "none":
 		if !f.allowLoopback {
@@ -192,30 +222,7 @@ func newDestination(ctx context.Context, f syncFlags) (store.Destination, error)
 	if f.conflict != "resend" && f.conflict != "review" {
 		errs = append(errs, errors.New("--on-conflict must be resend or review"))
 	}
-	var types []string
-	for _, t := range strings.Split(f.types, ",") {
-		if t = strings.TrimSpace(t); t == "" {
-			continue
-		}
-		if !validType.MatchString(t) {
-			errs = append(errs, fmt.Errorf("--types: %q is not a FHIR resource type", t))
-		}
-		types = append(types, t)
-	}
-	if f.concurrency < 1 || f.concurrency > 64 {
-		errs = append(errs, errors.New("--concurrency must be between 1 and 64"))
-	}
-	rate, err := parseRate(f.rate)
-	if err != nil || rate == 0 {
-		errs = append(errs, errors.New("--rate must be a positive number of requests per second, such as 10/s"))
-	}
-	if err := errors.Join(errs...); err != nil {
-		return store.Destination{}, fmt.Errorf("%w: %w", errUsage, err)
-	}
-	return store.Destination{PartnerID: f.partner, BaseURL: f.url, Auth: f.auth, TokenURL: f.tokenURL,
-		ClientID: f.clientID, KeyID: f.keyID, SecretRef: f.keyRef, Scope: f.scope, Types: types,
-		Concurrency: f.concurrency, Rate: rate, Allow: string(allow), TLSCertRef: f.tlsCertRef, TLSKeyRef: f.tlsKeyRef,
-		CARef: f.caRef, OnConflict: f.conflict}, nil
+	return errs
 }
 
 func syncAddDestination(ctx context.Context, f syncFlags, st *store.Store, stdout io.Writer) error {
