@@ -2,10 +2,17 @@ package sync_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	gosync "sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -139,4 +146,63 @@ func pushRows(t testing.TB, st *store.Store) []store.Exchange {
 		}
 	}
 	return out
+}
+
+// echoPartner answers every transaction after delay with a
+// transaction-response of 201s, each with a fresh id, and counts the
+// entries' request URLs.
+type echoPartner struct {
+	url  string
+	mu   gosync.Mutex
+	puts map[string]int
+}
+
+func startEcho(tb testing.TB, delay time.Duration) *echoPartner {
+	tb.Helper()
+	e := &echoPartner{puts: map[string]int{}}
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Entry []struct {
+				Resource struct {
+					ResourceType string `json:"resourceType"`
+				} `json:"resource"`
+				Request struct {
+					URL string `json:"url"`
+				} `json:"request"`
+			} `json:"entry"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			http.Error(w, "bad bundle", http.StatusBadRequest)
+			return
+		}
+		time.Sleep(delay)
+		type entry struct {
+			Response map[string]string `json:"response"`
+		}
+		out := struct {
+			ResourceType string  `json:"resourceType"`
+			Type         string  `json:"type"`
+			Entry        []entry `json:"entry"`
+		}{"Bundle", "transaction-response", make([]entry, len(req.Entry))}
+		e.mu.Lock()
+		for i, en := range req.Entry {
+			e.puts[en.Request.URL]++
+			out.Entry[i].Response = map[string]string{"status": "201 Created",
+				"location": fmt.Sprintf("%s/e%d/_history/1", en.Resource.ResourceType, n.Add(1))}
+		}
+		e.mu.Unlock()
+		w.Header().Set("Content-Type", "application/fhir+json")
+		_ = json.NewEncoder(w).Encode(out)
+	}))
+	tb.Cleanup(srv.Close)
+	e.url = srv.URL + "/fhir/R4"
+	return e
+}
+
+// sent returns how many entries were sent to each conditional URL.
+func (e *echoPartner) sent() map[string]int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return maps.Clone(e.puts)
 }

@@ -3,15 +3,12 @@ package sync_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	gosync "sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -106,45 +103,9 @@ func BenchmarkPush(b *testing.B) {
 	})
 	b.Run("peer=echo", func(b *testing.B) {
 		for range b.N {
-			pushFigures(b, startEcho(b))
+			pushFigures(b, startEcho(b, 0).url)
 		}
 	})
-}
-
-// startEcho starts a partner that answers every transaction at once with
-// a transaction-response of 201s, each with a fresh id.
-func startEcho(b *testing.B) string {
-	b.Helper()
-	var n atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var req struct {
-			Entry []struct {
-				Resource struct {
-					ResourceType string `json:"resourceType"`
-				} `json:"resource"`
-			} `json:"entry"`
-		}
-		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-			http.Error(w, "bad bundle", http.StatusBadRequest)
-			return
-		}
-		type entry struct {
-			Response map[string]string `json:"response"`
-		}
-		out := struct {
-			ResourceType string  `json:"resourceType"`
-			Type         string  `json:"type"`
-			Entry        []entry `json:"entry"`
-		}{"Bundle", "transaction-response", make([]entry, len(req.Entry))}
-		for i, e := range req.Entry {
-			out.Entry[i].Response = map[string]string{"status": "201 Created",
-				"location": fmt.Sprintf("%s/e%d/_history/1", e.Resource.ResourceType, n.Add(1))}
-		}
-		w.Header().Set("Content-Type", "application/fhir+json")
-		_ = json.NewEncoder(w).Encode(out)
-	}))
-	b.Cleanup(srv.Close)
-	return srv.URL + "/fhir/R4"
 }
 
 // timedTransport sums the time spent in round trips to the partner.

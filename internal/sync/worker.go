@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -93,8 +94,18 @@ const leaseTTL = WorkTimeout + 10*time.Second
 // attempt is one run of a delivery job.
 type attempt struct {
 	job    *river.Job[PushArgs]
-	logged bool // some request of this attempt is in the exchange log
+	holder string // its name in leases
+	logged bool   // some request of this attempt is in the exchange log
 }
+
+// snooze waits for another delivery without spending an attempt.
+func snooze() error {
+	return river.JobSnooze(time.Duration(100+rand.IntN(400)) * time.Millisecond)
+}
+
+// errBusy means another delivery is sending a shared resource this one
+// needs first.
+var errBusy = errors.New("shared resource being delivered")
 
 // Work delivers the current state of the episode to the partner.
 func (w *Worker) Work(ctx context.Context, job *river.Job[PushArgs]) error {
@@ -105,12 +116,15 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[PushArgs]) error {
 		return err
 	}
 	if !ok { // another delivery for this patient is running: wait, uncounted
-		return river.JobSnooze(time.Duration(100+rand.IntN(400)) * time.Millisecond)
+		return snooze()
 	}
 	defer func() { _ = w.store.ReleaseLease(context.WithoutCancel(ctx), a.PartnerID, a.PatientID, holder) }()
-	at := &attempt{job: job}
+	at := &attempt{job: job, holder: holder}
 	start := w.now()
 	err = w.deliver(ctx, at)
+	if errors.Is(err, errBusy) {
+		return snooze()
+	}
 	if !at.logged { // nothing was sent: the attempt is still in the log
 		w.record(ctx, at, []string{"Patient/" + a.PatientID}, nil, 0, w.now().Sub(start), err)
 	}
@@ -178,6 +192,19 @@ func (w *Worker) deliverOnce(ctx context.Context, at *attempt) (string, error) {
 	if items = pending(items, held); err != nil || len(items) == 0 {
 		return d.OnConflict, err
 	}
+	if first := firstShared(items, held); len(first) > 0 {
+		release, err := w.leaseShared(ctx, at, first)
+		if err != nil {
+			return d.OnConflict, err
+		}
+		defer release()
+		if held, err = w.store.DeliveredFor(ctx, a.PartnerID, refs); err != nil { // it may have gone meanwhile
+			return d.OnConflict, err
+		}
+		if items = pending(items, held); len(items) == 0 {
+			return d.OnConflict, nil
+		}
+	}
 	c, err := w.client(d)
 	if err != nil {
 		return d.OnConflict, err
@@ -232,6 +259,47 @@ func pending(items []item, held map[string]store.Delivered) []item {
 		h, ok := held[it.Type+"/"+it.ID]
 		return ok && h.VersionID >= it.VersionID && h.RemoteID != ""
 	})
+}
+
+// sharedTypes are the types outside any patient's compartment: many
+// patients' episodes refer to one Organization or Practitioner.
+var sharedTypes = map[string]bool{"Organization": true, "Practitioner": true, "PractitionerRole": true,
+	"Medication": true, "Location": true, "HealthcareService": true}
+
+// firstShared returns the shared resources the partner has never been
+// sent: deliveries for different patients run at once, and two
+// conditional creates of one identifier at a partner that does not
+// serialize them would make two copies.
+func firstShared(items []item, held map[string]store.Delivered) []string {
+	var out []string
+	for _, it := range items {
+		if _, ok := held[it.Type+"/"+it.ID]; !ok && sharedTypes[it.Type] {
+			out = append(out, it.Type+"/"+it.ID)
+		}
+	}
+	return out
+}
+
+// leaseShared takes the partner-wide lease of each shared resource in refs
+// (keyed by its reference where a patient id would be) or none: errBusy
+// when another delivery holds one. release gives them back.
+func (w *Worker) leaseShared(ctx context.Context, at *attempt, refs []string) (release func(), err error) {
+	partner := at.job.Args.PartnerID
+	var got []string
+	release = func() {
+		for _, r := range got {
+			_ = w.store.ReleaseLease(context.WithoutCancel(ctx), partner, r, at.holder)
+		}
+	}
+	for _, r := range refs {
+		ok, err := w.store.AcquireLease(ctx, partner, r, at.holder, leaseTTL)
+		if err != nil || !ok {
+			release()
+			return nil, cmp.Or(err, errBusy)
+		}
+		got = append(got, r)
+	}
+	return release, nil
 }
 
 // client returns the partner's client, rebuilt when its destination changed.
