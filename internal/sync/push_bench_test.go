@@ -53,7 +53,7 @@ func (s *timedStore) RecordDelivered(ctx context.Context, partnerID string, ds [
 
 func (s *timedStore) AcquireLease(ctx context.Context, partnerID, patientID, holder string, ttl time.Duration) (bool, error) {
 	ok, err := s.Store.AcquireLease(ctx, partnerID, patientID, holder, ttl)
-	if ok {
+	if ok && !strings.Contains(patientID, "/") { // a patient's lease, not a shared resource's
 		s.mu.Lock()
 		s.leases[holder] = time.Now()
 		s.mu.Unlock()
@@ -63,7 +63,7 @@ func (s *timedStore) AcquireLease(ctx context.Context, partnerID, patientID, hol
 
 func (s *timedStore) ReleaseLease(ctx context.Context, partnerID, patientID, holder string) error {
 	s.mu.Lock()
-	if at, ok := s.leases[holder]; ok {
+	if at, ok := s.leases[holder]; ok && !strings.Contains(patientID, "/") {
 		s.held += time.Since(at)
 		delete(s.leases, holder)
 	}
