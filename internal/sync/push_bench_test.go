@@ -153,20 +153,11 @@ func pushFigures(b *testing.B, base string) {
 	rig.worker.WithTransport(func(next http.RoundTripper) http.RoundTripper { tt.next = next; return tt })
 	rig.start(b)
 	doc := homeDosing(b)
-	episode := func(n, rev int) (string, []byte) {
-		ep, pt := fmt.Sprintf("ep-8%05d", n), fmt.Sprintf("pt-8%05d", n)
-		d := strings.NewReplacer("ep-700001", ep, "pt-700001", pt, "MRN800001", fmt.Sprintf("MRN8%05d", n)).Replace(string(doc))
-		out, err := sjson.SetBytes([]byte(d), "patient.name.family", fmt.Sprintf("Bench-r%d", rev))
-		if err != nil {
-			b.Fatal(err)
-		}
-		return ep, out
-	}
 
 	// Throughput: a burst of new episodes.
 	start := time.Now()
 	for n := range pushBurst {
-		ep, d := episode(n, 0)
+		ep, d := benchEpisode(b, doc, n, 0)
 		if _, err := rig.intake.Put(ctx, ep, d); err != nil {
 			b.Fatal(err)
 		}
@@ -178,6 +169,41 @@ func pushFigures(b *testing.B, base string) {
 	burstPeer := tt.spent()
 
 	// Lag: a steady load of revisions.
+	rowsBefore := len(pushRows(b, rig.st))
+	lags := steadyLags(b, rig, ts, doc)
+	ts.mu.Lock()
+	held := ts.held - burstHeld
+	ts.mu.Unlock()
+	peerTime := tt.spent() - burstPeer
+	rows := pushRows(b, rig.st)
+	b.ReportMetric(float64(burstResources)/burstTook.Seconds(), "resources/s")
+	b.ReportMetric(float64(lags[len(lags)/2].Milliseconds()), "lag-p50-ms")
+	b.ReportMetric(float64(lags[len(lags)*99/100].Milliseconds()), "lag-p99-ms")
+	b.ReportMetric(100*burstPeer.Seconds()/burstHeld.Seconds(), "burst-peer-%")
+	b.ReportMetric(100*peerTime.Seconds()/held.Seconds(), "steady-peer-%")
+	b.Logf("burst: %d resources of %d episodes in %s, peer %s of %s held; steady: %d changes at %d/s, %d exchange rows, peer %s of %s held",
+		burstResources, pushBurst, burstTook.Round(time.Millisecond), burstPeer.Round(time.Millisecond), burstHeld.Round(time.Millisecond),
+		len(lags), pushRate, len(rows)-rowsBefore, peerTime.Round(time.Millisecond), held.Round(time.Millisecond))
+}
+
+// benchEpisode is revision rev of bench episode n: its own episode,
+// patient and MRN, the family name changing with the revision.
+func benchEpisode(b *testing.B, doc []byte, n, rev int) (string, []byte) {
+	b.Helper()
+	ep, pt := fmt.Sprintf("ep-8%05d", n), fmt.Sprintf("pt-8%05d", n)
+	d := strings.NewReplacer("ep-700001", ep, "pt-700001", pt, "MRN800001", fmt.Sprintf("MRN8%05d", n)).Replace(string(doc))
+	out, err := sjson.SetBytes([]byte(d), "patient.name.family", fmt.Sprintf("Bench-r%d", rev))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return ep, out
+}
+
+// steadyLags puts pushRate revisions a second for pushSteady, round-robin
+// over the burst's episodes, and returns, sorted, each one's lag from the
+// intake's return to its Patient version being visible at the partner.
+func steadyLags(b *testing.B, rig *pushRig, ts *timedStore, doc []byte) []time.Duration {
+	b.Helper()
 	type change struct {
 		ref     string
 		version int64
@@ -186,12 +212,10 @@ func pushFigures(b *testing.B, base string) {
 	var changes []change
 	tick := time.NewTicker(time.Second / pushRate)
 	defer tick.Stop()
-	steadyStart, heldBefore, peerBefore := time.Now(), burstHeld, burstPeer
-	rowsBefore := len(pushRows(b, rig.st))
-	for i := 0; time.Since(steadyStart) < pushSteady; i++ {
+	for i, start := 0, time.Now(); time.Since(start) < pushSteady; i++ {
 		<-tick.C
-		ep, d := episode(i%pushBurst, 1+i/pushBurst)
-		res, err := rig.intake.Put(ctx, ep, d)
+		ep, d := benchEpisode(b, doc, i%pushBurst, 1+i/pushBurst)
+		res, err := rig.intake.Put(context.Background(), ep, d)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -214,20 +238,8 @@ func pushFigures(b *testing.B, base string) {
 		}
 		return true
 	})
-	ts.mu.Lock()
-	held := ts.held - heldBefore
-	ts.mu.Unlock()
-	peerTime := tt.spent() - peerBefore
-	rows := pushRows(b, rig.st)
 	slices.Sort(lags)
-	b.ReportMetric(float64(burstResources)/burstTook.Seconds(), "resources/s")
-	b.ReportMetric(float64(lags[len(lags)/2].Milliseconds()), "lag-p50-ms")
-	b.ReportMetric(float64(lags[len(lags)*99/100].Milliseconds()), "lag-p99-ms")
-	b.ReportMetric(100*burstPeer.Seconds()/burstHeld.Seconds(), "burst-peer-%")
-	b.ReportMetric(100*peerTime.Seconds()/held.Seconds(), "steady-peer-%")
-	b.Logf("burst: %d resources of %d episodes in %s, peer %s of %s held; steady: %d changes at %d/s, %d exchange rows, peer %s of %s held",
-		burstResources, pushBurst, burstTook.Round(time.Millisecond), burstPeer.Round(time.Millisecond), burstHeld.Round(time.Millisecond),
-		len(changes), pushRate, len(rows)-rowsBefore, peerTime.Round(time.Millisecond), held.Round(time.Millisecond))
+	return lags
 }
 
 // deliveredAll reports whether the first n bench episodes are delivered at
