@@ -1,7 +1,6 @@
 package sync
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -280,9 +279,15 @@ func firstShared(items []item, held map[string]store.Delivered) []string {
 	return out
 }
 
+// sharedWait is how long a delivery waits in place for another to finish
+// sending a shared resource before it snoozes (a snoozed job waits for
+// River's scheduler, about a second).
+const sharedWait = 2 * time.Second
+
 // leaseShared takes the partner-wide lease of each shared resource in refs
 // (keyed by its reference where a patient id would be) or none: errBusy
-// when another delivery holds one. release gives them back.
+// when another delivery still holds one after sharedWait. release gives
+// them back.
 func (w *Worker) leaseShared(ctx context.Context, at *attempt, refs []string) (release func(), err error) {
 	partner := at.job.Args.PartnerID
 	var got []string
@@ -291,13 +296,24 @@ func (w *Worker) leaseShared(ctx context.Context, at *attempt, refs []string) (r
 			_ = w.store.ReleaseLease(context.WithoutCancel(ctx), partner, r, at.holder)
 		}
 	}
+	deadline := time.Now().Add(sharedWait)
 	for _, r := range refs {
-		ok, err := w.store.AcquireLease(ctx, partner, r, at.holder, leaseTTL)
-		if err != nil || !ok {
-			release()
-			return nil, cmp.Or(err, errBusy)
+		for {
+			ok, err := w.store.AcquireLease(ctx, partner, r, at.holder, leaseTTL)
+			if err != nil {
+				release()
+				return nil, err
+			}
+			if ok {
+				got = append(got, r)
+				break
+			}
+			if time.Now().After(deadline) {
+				release()
+				return nil, errBusy
+			}
+			time.Sleep(time.Duration(10+rand.IntN(20)) * time.Millisecond)
 		}
-		got = append(got, r)
 	}
 	return release, nil
 }
