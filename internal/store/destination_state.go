@@ -63,7 +63,8 @@ func (s *Store) RecordDelivered(ctx context.Context, partnerID string, ds []Deli
 
 // AcquireLease takes the delivery lease of a partner and patient for
 // holder until ttl from now, and reports whether it got it: deliveries for
-// one patient run one at a time, in any process.
+// one patient run one at a time, in any process. internal/sync also leases
+// a shared resource's first delivery, with its "Type/id" as patientID.
 func (s *Store) AcquireLease(ctx context.Context, partnerID, patientID, holder string, ttl time.Duration) (bool, error) {
 	now := s.now()
 	var got string
