@@ -5,6 +5,12 @@
 // current versions, and each is a transaction Bundle of conditional updates
 // keyed on identifiers, so a replay or a retry after a lost answer updates
 // the same copy at the partner.
+//
+// It also pulls (pull.go): per partner, a periodic job reads the resources
+// that matter to KAP safety (medications, allergies, conditions,
+// observations) for the patients the partner shares, from a _lastUpdated
+// cursor, and stores them as our patient's resources with a Provenance
+// naming the partner.
 package sync
 
 import (
