@@ -89,11 +89,13 @@ func (s *Store) storePulled(ctx context.Context, tx txn, p PullPage) (PullResult
 			s.dialect.insertIgnore(`INSERT INTO external_resource (type, id, partner_id, remote_id, patient_id) VALUES ($1, $2, $3, $4, $5)`),
 			[]any{r.Type, r.ID, p.PartnerID, r.RemoteID, r.PatientID}})
 	}
-	batch = append(batch, s.cursorWrite(p, len(p.Resources)))
+	// Only new versions count as pulled: the worker re-reads the
+	// resources at its cursor's instant on every poll.
+	written := changed(entries)
+	batch = append(batch, s.cursorWrite(p, len(written)))
 	if err := tx.execBatch(ctx, batch); err != nil {
 		return PullResult{}, err
 	}
-	written := changed(entries)
 	if len(written) == 0 || p.Provenance == nil {
 		return res, nil
 	}

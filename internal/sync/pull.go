@@ -278,17 +278,21 @@ func (w *PullWorker) remotePatient(ctx context.Context, c *partnerClient, d stor
 
 // pullType pulls one type for one patient from its cursor to the end,
 // storing each page (and advancing the cursor) before the next is asked.
+// Each page is asked as a keyset, _lastUpdated=ge{cursor}, rather than by
+// following the partner's next link: a partner that pages by offset would
+// otherwise skip the resource that shifts across a page boundary when
+// another is updated mid-run. ge re-reads the resources at the cursor's
+// instant (stored again without a new version), so a resource committed
+// later with the same timestamp is not missed either. Only when a page
+// does not move the cursor (a full page of one instant) is the next link
+// followed.
 func (w *PullWorker) pullType(ctx context.Context, c *partnerClient, d store.Destination, patientID, remote, typ string, sum *PullSummary) error {
 	cur, err := w.store.Cursor(ctx, d.PartnerID, patientID, typ)
 	if err != nil {
 		return err
 	}
-	q := url.Values{"patient": {remote}, "_sort": {"_lastUpdated"}, "_count": {strconv.Itoa(w.opt.PageSize)}}
-	if cur.Cursor != "" {
-		q.Set("_lastUpdated", "gt"+cur.Cursor)
-	}
-	next := d.BaseURL + "/" + typ + "?" + q.Encode()
 	high, _ := time.Parse(time.RFC3339Nano, cur.Cursor) // the cursor never moves back
+	next := pullURL(d.BaseURL, typ, remote, cur.Cursor, w.opt.PageSize)
 	for next != "" {
 		body, err := w.get(ctx, c, d.PartnerID, patientID, typ, next)
 		if err != nil {
@@ -299,14 +303,35 @@ func (w *PullWorker) pullType(ctx context.Context, c *partnerClient, d store.Des
 		if err != nil {
 			return err
 		}
+		before := high
 		if err := w.storePage(ctx, d, patientID, remote, typ, page, &high, sum); err != nil {
 			return err
 		}
-		if next, err = sameOrigin(d.BaseURL, page.next); err != nil {
-			return err
+		switch {
+		case page.next == "":
+			return nil
+		case high.After(before):
+			if cur, err = w.store.Cursor(ctx, d.PartnerID, patientID, typ); err != nil {
+				return err
+			}
+			next = pullURL(d.BaseURL, typ, remote, cur.Cursor, w.opt.PageSize)
+		default:
+			if next, err = sameOrigin(d.BaseURL, page.next); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
+}
+
+// pullURL is the search for typ of the partner's patient remote changed at
+// or after cursor (every one when cursor is empty), oldest first.
+func pullURL(base, typ, remote, cursor string, pageSize int) string {
+	q := url.Values{"patient": {remote}, "_sort": {"_lastUpdated"}, "_count": {strconv.Itoa(pageSize)}}
+	if cursor != "" {
+		q.Set("_lastUpdated", "ge"+cursor)
+	}
+	return base + "/" + typ + "?" + q.Encode()
 }
 
 // storePage rewrites the page's resources for our patient and stores

@@ -13,8 +13,10 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -211,7 +213,7 @@ func TestPullFromPeer(t *testing.T) {
 		}
 	}
 	third, err := pw.Pull(ctx, "ehr-1")
-	if err != nil || third.Stored != 1 || third.Unchanged != 0 {
+	if err != nil || third.Stored != 1 {
 		t.Fatalf("pull after a change %+v, %v; want exactly the changed statement", third, err)
 	}
 	h, err := rig.st.History(ctx, "MedicationStatement", kapsync.ExternalID("ehr-1", "MedicationStatement", remoteIDs[0]))
@@ -408,12 +410,12 @@ func TestPullPostgres(t *testing.T) {
 	var base string
 	partner := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
-		after := strings.TrimPrefix(q.Get("_lastUpdated"), "gt")
+		after := strings.TrimPrefix(q.Get("_lastUpdated"), "ge")
 		var match []string
 		for _, c := range conditions {
 			var m struct{ Meta struct{ LastUpdated string } }
 			_ = json.Unmarshal([]byte(c), &m)
-			if m.Meta.LastUpdated > after {
+			if m.Meta.LastUpdated >= after {
 				match = append(match, `{"resource":`+c+`}`)
 			}
 		}
@@ -429,6 +431,41 @@ func TestPullPostgres(t *testing.T) {
 	t.Cleanup(partner.Close)
 	base = partner.URL + "/fhir"
 
+	st, pw, consent := pgPuller(t, base, 1)
+	sum, err := pw.Pull(ctx, "ehr-1")
+	if err != nil || sum.Stored != 2 || sum.Pages < 2 {
+		t.Fatalf("pull %+v, %v; want 2 stored, one page each", sum, err)
+	}
+	again, err := pw.Pull(ctx, "ehr-1")
+	if err != nil || again.Stored != 0 || again.Pages != 1 {
+		t.Fatalf("re-pull %+v, %v; want one empty page", again, err)
+	}
+	ext, err := st.ExternalResources(ctx, "pat-1")
+	if err != nil || len(ext) != 2 {
+		t.Fatalf("external %d, %v", len(ext), err)
+	}
+	if cur, err := st.Cursor(ctx, "ehr-1", "pat-1", "Condition"); err != nil || cur.Cursor != "2026-01-02T00:00:00.000Z" || cur.Pulled != 2 {
+		t.Fatalf("cursor %+v, %v", cur, err)
+	}
+	if n := countProvenance(t, st, "pat-1"); n != 2 {
+		t.Fatalf("%d Provenance, want one per stored page", n)
+	}
+	// Once the patient revokes data sharing, the partner is not polled
+	// for them.
+	revoked := time.Now().Add(-time.Minute)
+	consent(&revoked)
+	if sum, err := pw.Pull(ctx, "ehr-1"); err != nil || sum.Withheld != 1 || sum.Pages != 0 {
+		t.Fatalf("pull after revocation %+v, %v; want the patient withheld", sum, err)
+	}
+}
+
+// pgPuller registers partner ehr-1 at base (pulling Condition, pages of
+// pageSize) for patient pat-1 (pushed as their-1, sharing with org-1) on a
+// fresh PostgreSQL schema, and returns the store, the pull worker and a
+// function that rewrites pat-1's consent.
+func pgPuller(t *testing.T, base string, pageSize int) (*store.Store, *kapsync.PullWorker, func(until *time.Time)) {
+	t.Helper()
+	ctx := context.Background()
 	st := openPostgresStore(t)
 	if err := st.AddClient(ctx, store.Client{ID: "ehr-1", Name: "EHR", Kind: "partner", JWKS: []byte(`{"keys":[]}`), Orgs: []string{"org-1"}}); err != nil {
 		t.Fatal(err)
@@ -465,32 +502,8 @@ func TestPullPostgres(t *testing.T) {
 	}
 	xlog := exchange.New(st, cipher, log, nil)
 	pw := kapsync.NewPullWorker(st, kapsync.NewWorker(st, xlog, noSecrets{}, log, time.Now, kapsync.Backoff{}, "pg"), xlog, log,
-		time.Now, kapsync.PullOptions{PageSize: 1})
-	sum, err := pw.Pull(ctx, "ehr-1")
-	if err != nil || sum.Stored != 2 || sum.Pages != 2 {
-		t.Fatalf("pull %+v, %v; want 2 stored over 2 pages", sum, err)
-	}
-	again, err := pw.Pull(ctx, "ehr-1")
-	if err != nil || again.Stored != 0 || again.Pages != 1 {
-		t.Fatalf("re-pull %+v, %v; want one empty page", again, err)
-	}
-	ext, err := st.ExternalResources(ctx, "pat-1")
-	if err != nil || len(ext) != 2 {
-		t.Fatalf("external %d, %v", len(ext), err)
-	}
-	if cur, err := st.Cursor(ctx, "ehr-1", "pat-1", "Condition"); err != nil || cur.Cursor != "2026-01-02T00:00:00.000Z" || cur.Pulled != 2 {
-		t.Fatalf("cursor %+v, %v", cur, err)
-	}
-	if n := countProvenance(t, st, "pat-1"); n != 2 {
-		t.Fatalf("%d Provenance, want one per stored page", n)
-	}
-	// Once the patient revokes data sharing, the partner is not polled
-	// for them.
-	revoked := time.Now().Add(-time.Minute)
-	consent(&revoked)
-	if sum, err := pw.Pull(ctx, "ehr-1"); err != nil || sum.Withheld != 1 || sum.Pages != 0 {
-		t.Fatalf("pull after revocation %+v, %v; want the patient withheld", sum, err)
-	}
+		time.Now, kapsync.PullOptions{PageSize: pageSize})
+	return st, pw, consent
 }
 
 // openPostgresStore opens a migrated store on a fresh PostgreSQL schema,
@@ -542,4 +555,110 @@ func openPostgresStore(t testing.TB) *store.Store {
 		t.Fatal(err)
 	}
 	return st
+}
+
+// offsetPartner is a partner FHIR API that pages Condition searches by
+// offset, as the test peer and many servers do, whose conditions a test
+// may change between two requests.
+type offsetPartner struct {
+	mu    sync.Mutex
+	conds map[string]string // id -> lastUpdated
+	// onRequest, when set, runs before each search is answered.
+	onRequest func(n int)
+	n         int
+}
+
+func (p *offsetPartner) set(id, lastUpdated string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.conds[id] = lastUpdated
+}
+
+func (p *offsetPartner) handler(base *string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p.mu.Lock()
+		p.n++
+		hook, n := p.onRequest, p.n
+		p.mu.Unlock()
+		if hook != nil {
+			hook(n)
+		}
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		q := r.URL.Query()
+		lu := q.Get("_lastUpdated")
+		var ids []string
+		for id, at := range p.conds {
+			switch {
+			case lu == "",
+				strings.HasPrefix(lu, "ge") && at >= lu[2:],
+				strings.HasPrefix(lu, "gt") && at > lu[2:]:
+				ids = append(ids, id)
+			}
+		}
+		slices.SortFunc(ids, func(a, b string) int { return strings.Compare(p.conds[a]+a, p.conds[b]+b) })
+		offset, _ := strconv.Atoi(q.Get("_offset"))
+		size, _ := strconv.Atoi(q.Get("_count"))
+		link := ""
+		if offset+size < len(ids) {
+			q.Set("_offset", strconv.Itoa(offset+size))
+			link = fmt.Sprintf(`,"link":[{"relation":"next","url":"%s/Condition?%s"}]`, *base, q.Encode())
+		}
+		var entries []string
+		for _, id := range ids[min(offset, len(ids)):min(offset+size, len(ids))] {
+			entries = append(entries, fmt.Sprintf(`{"resource":{"resourceType":"Condition","id":%q,"meta":{"lastUpdated":%q},`+
+				`"subject":{"reference":"Patient/their-1"},"code":{"text":"condition %s at %s"}}}`, id, p.conds[id], id, p.conds[id]))
+		}
+		fmt.Fprintf(w, `{"resourceType":"Bundle","type":"searchset"%s,"entry":[%s]}`, link, strings.Join(entries, ","))
+	}
+}
+
+// TestPullMissesNothing checks the two ways a cursor-and-next-link pull
+// loses a partner's change: a resource updated while a run pages through
+// an offset-paged result (every later one shifts back by one, and the one
+// crossing the page boundary is never read), and a resource committed
+// after a poll with exactly the cursor's timestamp.
+func TestPullMissesNothing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	p := &offsetPartner{conds: map[string]string{
+		"c1": "2026-01-01T00:00:00.000Z", "c2": "2026-01-02T00:00:00.000Z",
+		"c3": "2026-01-03T00:00:00.000Z", "c4": "2026-01-04T00:00:00.000Z",
+	}}
+	var base string
+	partner := httptest.NewServer(p.handler(&base))
+	t.Cleanup(partner.Close)
+	base = partner.URL + "/fhir"
+	st, pw, _ := pgPuller(t, base, 2)
+	// c1 is updated right after the first page is answered: it moves to
+	// the end of the result.
+	p.onRequest = func(n int) {
+		if n == 2 {
+			p.set("c1", "2026-01-05T00:00:00.000Z")
+		}
+	}
+	if _, err := pw.Pull(ctx, "ehr-1"); err != nil {
+		t.Fatal(err)
+	}
+	p.onRequest = nil
+	// A resource committed later with the cursor's very timestamp.
+	p.set("c5", "2026-01-05T00:00:00.000Z")
+	if _, err := pw.Pull(ctx, "ehr-1"); err != nil {
+		t.Fatal(err)
+	}
+	ext, err := st.ExternalResources(ctx, "pat-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, r := range ext {
+		for _, id := range []string{"c1 at 2026-01-05", "c2 at", "c3 at", "c4 at", "c5 at"} {
+			if bytes.Contains(r.Body, []byte("condition "+id)) {
+				got[id] = true
+			}
+		}
+	}
+	if len(got) != 5 {
+		t.Fatalf("stored %v; want c1 (its update), c2, c3, c4 and c5", got)
+	}
 }
