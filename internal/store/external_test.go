@@ -226,7 +226,10 @@ func testPullConfig(t *testing.T, open opener) {
 		t.Fatal("the pull was enabled although its job was not enqueued")
 	}
 	var enqueued []string
-	each := func(_ context.Context, _ Tx, c PullConfig) error { enqueued = append(enqueued, c.PartnerID); return nil }
+	each := func(_ context.Context, _ Tx, c PullConfig) error {
+		enqueued = append(enqueued, c.PartnerID)
+		return nil
+	}
 	if err := s.EnqueuePulls(ctx, each); err != nil || len(enqueued) != 0 {
 		t.Fatalf("enqueue disabled pulls: %v, %v", enqueued, err)
 	}
