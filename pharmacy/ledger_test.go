@@ -54,7 +54,10 @@ func TestChangedPrescriptionIsReissued(t *testing.T) {
 			}
 			first := waitFor(t, ph, 1)[0]
 			order := first.PrescriberOrderNumber
-			steps := waitStep(t, st, order, pharmacy.StepDelivered)
+			waitStep(t, st, order, pharmacy.StepDelivered)
+			// The simulator may call back before the sender has recorded
+			// the pharmacy's Status answer: wait for that step too.
+			steps := waitStep(t, st, order, pharmacy.StepAccepted)
 			var names []string
 			for _, s := range steps {
 				names = append(names, s.Step)
