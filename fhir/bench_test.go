@@ -20,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/kapgw/kapgw/fhir"
+	"github.com/kapgw/kapgw/internal/auth"
 	"github.com/kapgw/kapgw/internal/intake"
 	"github.com/kapgw/kapgw/internal/kap/kaptest"
 	"github.com/kapgw/kapgw/internal/store"
@@ -137,6 +138,15 @@ func BenchmarkReadByID(b *testing.B) {
 			benchReadByID(b, srv, st, 4)
 		})
 	}
+	// A partner serving the episode's medical group: every read also runs
+	// the patient-access filter.
+	b.Run("sqlite/partner", func(b *testing.B) {
+		srv, st := benchServer(b, "sqlite")
+		key := registerClient(b, st, "ehr-bench", auth.KindPartner, []string{"system/*.rs"}, []string{"org-med-1"}, 1_000_000)
+		tr := &http.Transport{MaxIdleConnsPerHost: 64}
+		partner := &http.Client{Transport: &bearerTransport{base: tr, token: token(b, srv, "ehr-bench", key, "system/*.rs")}}
+		benchReadByIDAs(b, srv, st, 4, partner)
+	})
 }
 
 // benchReadByID seeds one episode through srv, then reads its resources by
@@ -144,6 +154,16 @@ func BenchmarkReadByID(b *testing.B) {
 // the p50/p99 latencies. Every read must answer 200.
 func benchReadByID(b *testing.B, srv *httptest.Server, st *store.Store, parallelism int) {
 	b.Helper()
+	benchReadByIDAs(b, srv, st, parallelism, nil)
+}
+
+// benchReadByIDAs is benchReadByID with the reads sent by reader (nil: the
+// server's clinic client).
+func benchReadByIDAs(b *testing.B, srv *httptest.Server, st *store.Store, parallelism int, reader *http.Client) {
+	b.Helper()
+	if reader == nil {
+		reader = srv.Client()
+	}
 	body, id := variant(kaptest.Example("home-dosing"), 1)
 	req, _ := http.NewRequest(http.MethodPut, srv.URL+"/kap/v1/episodes/"+id, bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
@@ -167,7 +187,7 @@ func benchReadByID(b *testing.B, srv *httptest.Server, st *store.Store, parallel
 		for pb.Next() {
 			v := vs[int(n.Add(1))%len(vs)]
 			t0 := time.Now()
-			resp, err := srv.Client().Get(srv.URL + "/fhir/r4/" + v.Type + "/" + v.ID)
+			resp, err := reader.Get(srv.URL + "/fhir/r4/" + v.Type + "/" + v.ID)
 			if err != nil {
 				b.Error(err)
 				return
