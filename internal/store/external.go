@@ -195,15 +195,7 @@ func externalResources(ctx context.Context, q querier, patientID string, types [
 	if err != nil {
 		return nil, fmt.Errorf("read external resources of patient %s: %w", patientID, err)
 	}
-	var out []Resource
-	err = eachRow(rs, func(r rows) error {
-		res := Resource{PatientID: patientID}
-		if err := r.Scan(&res.Type, &res.ID, &res.Body); err != nil {
-			return err
-		}
-		out = append(out, res)
-		return nil
-	})
+	out, err := scanPatientResources(rs, patientID)
 	if err != nil {
 		return nil, fmt.Errorf("read external resources of patient %s: %w", patientID, err)
 	}

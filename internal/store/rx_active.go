@@ -37,8 +37,18 @@ func (s *Store) PatientPrescriptionsTx(ctx context.Context, tx Tx, patientID, ep
 	if err != nil {
 		return nil, fmt.Errorf("read prescriptions of patient %s: %w", patientID, err)
 	}
+	out, err := scanPatientResources(rs, patientID)
+	if err != nil {
+		return nil, fmt.Errorf("read prescriptions of patient %s: %w", patientID, err)
+	}
+	return out, nil
+}
+
+// scanPatientResources reads rows of (type, id, body) of one patient's
+// resources.
+func scanPatientResources(rs rows, patientID string) ([]Resource, error) {
 	var out []Resource
-	err = eachRow(rs, func(r rows) error {
+	err := eachRow(rs, func(r rows) error {
 		res := Resource{PatientID: patientID}
 		if err := r.Scan(&res.Type, &res.ID, &res.Body); err != nil {
 			return err
@@ -46,8 +56,5 @@ func (s *Store) PatientPrescriptionsTx(ctx context.Context, tx Tx, patientID, ep
 		out = append(out, res)
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("read prescriptions of patient %s: %w", patientID, err)
-	}
-	return out, nil
+	return out, err
 }

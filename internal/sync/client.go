@@ -114,6 +114,22 @@ func (c *partnerClient) httpClient(ctx context.Context) (*http.Client, error) {
 // transaction posts a transaction Bundle and returns the answer's body
 // and status.
 func (c *partnerClient) transaction(ctx context.Context, bundle []byte) ([]byte, int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.dest.BaseURL, bytes.NewReader(bundle))
+	if err != nil {
+		return nil, 0, fmt.Errorf("transaction request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/fhir+json")
+	return c.send(ctx, "POST transaction", req)
+}
+
+// send sends req with the client's slots, rate, token and guarded
+// transport and returns the answer's body and status. The token goes to
+// the destination's host only; a non-2xx answer is a *StatusError (a 401
+// also drops the cached token).
+func (c *partnerClient) send(ctx context.Context, op string, req *http.Request) ([]byte, int, error) {
+	if req.URL.Host != c.host {
+		return nil, 0, fmt.Errorf("%w: %s off the partner's host", ErrAddress, op)
+	}
 	select {
 	case c.slots <- struct{}{}:
 		defer func() { <-c.slots }()
@@ -127,36 +143,28 @@ func (c *partnerClient) transaction(ctx context.Context, bundle []byte) ([]byte,
 	if err != nil {
 		return nil, 0, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.dest.BaseURL, bytes.NewReader(bundle))
-	if err != nil {
-		return nil, 0, fmt.Errorf("transaction request: %w", err)
-	}
-	req.Header.Set("Content-Type", "application/fhir+json")
 	req.Header.Set("Accept", "application/fhir+json")
 	if c.tokens != nil {
 		tok, err := c.tokens.Token(ctx)
 		if err != nil {
 			return nil, 0, err
 		}
-		if req.URL.Host != c.host {
-			return nil, 0, errors.New("token refused for another host")
-		}
 		req.Header.Set("Authorization", "Bearer "+tok)
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return nil, 0, fmt.Errorf("POST transaction %s: %w", c.host, err)
+		return nil, 0, fmt.Errorf("%s %s: %w", op, c.host, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 32<<20))
 	if err != nil {
-		return nil, 0, fmt.Errorf("POST transaction %s: read answer: %w", c.host, err)
+		return nil, resp.StatusCode, fmt.Errorf("%s %s: read answer: %w", op, c.host, err)
 	}
 	if resp.StatusCode/100 != 2 {
 		if resp.StatusCode == http.StatusUnauthorized && c.tokens != nil {
 			c.tokens.Forget()
 		}
-		return nil, resp.StatusCode, &StatusError{Op: "POST transaction", Host: c.host, Status: resp.StatusCode, RetryAfter: retryAfter(resp, time.Now())}
+		return nil, resp.StatusCode, &StatusError{Op: op, Host: c.host, Status: resp.StatusCode, RetryAfter: retryAfter(resp, time.Now())}
 	}
 	return body, resp.StatusCode, nil
 }

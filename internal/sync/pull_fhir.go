@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"regexp"
 	"slices"
@@ -251,52 +250,11 @@ func patientIdentifier(body []byte, system string) (string, bool) {
 	return "", false
 }
 
-// get reads one page of a partner's FHIR API with the client's slots, rate,
-// token and guarded transport; the token goes to the destination's host
-// only.
+// get reads one page of a partner's FHIR API (see send).
 func (c *partnerClient) get(ctx context.Context, u string) ([]byte, int, error) {
-	select {
-	case c.slots <- struct{}{}:
-		defer func() { <-c.slots }()
-	case <-ctx.Done():
-		return nil, 0, ctx.Err()
-	}
-	if err := c.limit.Wait(ctx); err != nil {
-		return nil, 0, err
-	}
-	hc, err := c.httpClient(ctx)
-	if err != nil {
-		return nil, 0, err
-	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, 0, fmt.Errorf("search request: %w", err)
 	}
-	if req.URL.Host != c.host {
-		return nil, 0, fmt.Errorf("%w: search off the partner's host", ErrAddress)
-	}
-	req.Header.Set("Accept", "application/fhir+json")
-	if c.tokens != nil {
-		tok, err := c.tokens.Token(ctx)
-		if err != nil {
-			return nil, 0, err
-		}
-		req.Header.Set("Authorization", "Bearer "+tok)
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return nil, 0, fmt.Errorf("GET search %s: %w", c.host, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 32<<20))
-	if err != nil {
-		return nil, resp.StatusCode, fmt.Errorf("GET search %s: read answer: %w", c.host, err)
-	}
-	if resp.StatusCode/100 != 2 {
-		if resp.StatusCode == http.StatusUnauthorized && c.tokens != nil {
-			c.tokens.Forget()
-		}
-		return nil, resp.StatusCode, &StatusError{Op: "GET search", Host: c.host, Status: resp.StatusCode, RetryAfter: retryAfter(resp, time.Now())}
-	}
-	return body, resp.StatusCode, nil
+	return c.send(ctx, "GET search", req)
 }
