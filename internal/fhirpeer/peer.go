@@ -23,6 +23,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kapgw/kapgw/internal/nodetool"
 )
 
 // setupHint tells a developer how to get the peer's dependencies.
@@ -50,7 +52,7 @@ func Start(tb testing.TB) *Peer {
 }
 
 func start() (*Peer, error) {
-	dir, err := toolDir()
+	dir, err := nodetool.Dir("fhir-peer", "server.mjs")
 	if err != nil {
 		return nil, err
 	}
@@ -109,26 +111,6 @@ func (p *Peer) close() {
 	case <-time.After(5 * time.Second):
 		_ = p.cmd.Process.Kill()
 		<-p.done
-	}
-}
-
-// toolDir finds tools/fhir-peer by walking up from the working directory (a
-// package directory when run by go test).
-func toolDir() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", fmt.Errorf("working directory: %w", err)
-	}
-	for {
-		tool := filepath.Join(dir, "tools", "fhir-peer")
-		if _, err := os.Stat(filepath.Join(tool, "server.mjs")); err == nil {
-			return tool, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("tools/fhir-peer/server.mjs not found above the working directory")
-		}
-		dir = parent
 	}
 }
 

@@ -22,6 +22,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/kapgw/kapgw/internal/nodetool"
 )
 
 // setupHint tells a developer how to get the validator's dependencies.
@@ -80,7 +82,7 @@ func New(tb testing.TB) *Validator {
 // Start starts a validator outside a test (for TestMain); call Close when
 // done.
 func Start() (*Validator, error) {
-	dir, err := toolDir()
+	dir, err := nodetool.Dir("fhir-validate", "validate.mjs")
 	if err != nil {
 		return nil, err
 	}
@@ -112,26 +114,6 @@ func start(cmd *exec.Cmd) (*Validator, error) {
 	}
 	v.stdin, v.out = stdin, bufio.NewReaderSize(stdout, 64<<10)
 	return v, nil
-}
-
-// toolDir finds tools/fhir-validate by walking up from the working directory
-// (a package directory when run by go test).
-func toolDir() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", fmt.Errorf("working directory: %w", err)
-	}
-	for {
-		tool := filepath.Join(dir, "tools", "fhir-validate")
-		if _, err := os.Stat(filepath.Join(tool, "validate.mjs")); err == nil {
-			return tool, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("tools/fhir-validate/validate.mjs not found above the working directory")
-		}
-		dir = parent
-	}
 }
 
 // Check fails the test, listing every issue, when any resource has an error.
