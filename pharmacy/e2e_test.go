@@ -3,18 +3,13 @@ package pharmacy_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 	"github.com/tidwall/gjson"
 
@@ -23,6 +18,7 @@ import (
 	"github.com/kapgw/kapgw/internal/jobs"
 	"github.com/kapgw/kapgw/internal/kap"
 	"github.com/kapgw/kapgw/internal/kap/kaptest"
+	"github.com/kapgw/kapgw/internal/pgtest"
 	"github.com/kapgw/kapgw/internal/store"
 	"github.com/kapgw/kapgw/pharmacy"
 	"github.com/kapgw/kapgw/pharmacy/script"
@@ -58,38 +54,7 @@ func openStore(t testing.TB, dialect string) *store.Store {
 // postgresSchema returns a URL of the test database on a fresh schema.
 func postgresSchema(t testing.TB) string {
 	t.Helper()
-	base := os.Getenv("KAPGW_TEST_DATABASE_URL")
-	if base == "" {
-		t.Fatal("KAPGW_TEST_DATABASE_URL is not set: run scripts/test.sh, which starts PostgreSQL")
-	}
-	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	schema := "pharmacy_test_" + hex.EncodeToString(b)
-	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c, err := pgx.Connect(context.Background(), base)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer c.Close(context.Background())
-		if _, err := c.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Error(err)
-		}
-	})
-	u, _ := url.Parse(base)
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
+	return pgtest.SchemaURL(t, "pharmacy_test_")
 }
 
 // gateway is the intake service sending through a River queue to ph.

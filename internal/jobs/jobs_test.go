@@ -2,22 +2,18 @@ package jobs_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"io"
 	"log/slog"
-	"net/url"
-	"os"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
 	"github.com/kapgw/kapgw/internal/jobs"
+	"github.com/kapgw/kapgw/internal/pgtest"
 	"github.com/kapgw/kapgw/internal/store"
 )
 
@@ -66,36 +62,7 @@ func openStore(t *testing.T, dialect string) *store.Store {
 
 func schemaURL(t *testing.T) string {
 	t.Helper()
-	base := os.Getenv("KAPGW_TEST_DATABASE_URL")
-	if base == "" {
-		t.Fatal("KAPGW_TEST_DATABASE_URL is not set: run scripts/test.sh, which starts PostgreSQL")
-	}
-	ctx := context.Background()
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	schema := "jobs_test_" + hex.EncodeToString(b)
-	admin, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
-	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c, err := pgx.Connect(context.Background(), base)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer c.Close(context.Background())
-		_, _ = c.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-	})
-	u, _ := url.Parse(base)
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
+	return pgtest.SchemaURL(t, "jobs_test_")
 }
 
 func change(note string) store.BuildFunc {

@@ -2,20 +2,17 @@ package store
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/kapgw/kapgw/internal/pgtest"
 )
 
 // TestSQLite runs the behaviour suite on SQLite files in temporary dirs.
@@ -47,59 +44,12 @@ func openSQLiteTest(tb testing.TB, now func() time.Time) *Store {
 // dropped when the test ends.
 func openPostgresTest(tb testing.TB, now func() time.Time) *Store {
 	tb.Helper()
-	base := os.Getenv("KAPGW_TEST_DATABASE_URL")
-	if base == "" {
-		tb.Fatal("KAPGW_TEST_DATABASE_URL is not set: run scripts/test.sh, which starts PostgreSQL")
-	}
-	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, base)
-	if err != nil {
-		tb.Fatalf("connect to KAPGW_TEST_DATABASE_URL: %v", err)
-	}
-	defer admin.Close(ctx)
-	schema := "store_test_" + randomHex(tb)
-	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		tb.Fatalf("create schema: %v", err)
-	}
-	tb.Cleanup(func() { dropSchema(tb, base, schema) })
-	u, err := url.Parse(base)
-	if err != nil {
-		tb.Fatalf("parse KAPGW_TEST_DATABASE_URL: %v", err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	s, err := Open(ctx, Config{DatabaseURL: u.String()}, now)
+	s, err := Open(context.Background(), Config{DatabaseURL: pgtest.SchemaURL(tb, "store_test_")}, now)
 	if err != nil {
 		tb.Fatalf("open postgres: %v", err)
 	}
 	tb.Cleanup(func() { _ = s.Close() })
 	return s
-}
-
-// dropSchema removes a test schema and everything in it.
-func dropSchema(tb testing.TB, base, schema string) {
-	tb.Helper()
-	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, base)
-	if err != nil {
-		tb.Errorf("connect to drop schema: %v", err)
-		return
-	}
-	defer admin.Close(ctx)
-	if _, err := admin.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-		tb.Errorf("drop schema: %v", err)
-	}
-}
-
-// randomHex returns 8 random hex digits.
-func randomHex(tb testing.TB) string {
-	tb.Helper()
-	b := make([]byte, 4)
-	if _, err := rand.Read(b); err != nil {
-		tb.Fatalf("random: %v", err)
-	}
-	return hex.EncodeToString(b)
 }
 
 // clock is a test time source that moves 1.5 ms forward on every call, so

@@ -3,8 +3,6 @@ package sync_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,11 +18,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/kapgw/kapgw/internal/exchange"
 	"github.com/kapgw/kapgw/internal/fhirpeer"
 	"github.com/kapgw/kapgw/internal/fhirvalid"
+	"github.com/kapgw/kapgw/internal/pgtest"
 	"github.com/kapgw/kapgw/internal/search"
 	"github.com/kapgw/kapgw/internal/secrets"
 	"github.com/kapgw/kapgw/internal/store"
@@ -511,42 +507,7 @@ func pgPuller(t *testing.T, base string, pageSize int) (*store.Store, *kapsync.P
 func openPostgresStore(t testing.TB) *store.Store {
 	t.Helper()
 	ctx := context.Background()
-	base := os.Getenv("KAPGW_TEST_DATABASE_URL")
-	if base == "" {
-		t.Fatal("KAPGW_TEST_DATABASE_URL is not set: run scripts/test.sh, which starts PostgreSQL")
-	}
-	b := make([]byte, 4)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	schema := "pull_test_" + hex.EncodeToString(b)
-	admin, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
-	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c, err := pgx.Connect(context.Background(), base)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer c.Close(context.Background())
-		if _, err := c.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Error(err)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	st, err := store.Open(ctx, store.Config{DatabaseURL: u.String()}, nil)
+	st, err := store.Open(ctx, store.Config{DatabaseURL: pgtest.SchemaURL(t, "pull_test_")}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
