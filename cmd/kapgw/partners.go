@@ -60,14 +60,10 @@ type partnerFlags struct {
 }
 
 func runPartners(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprint(stdout, partnersUsage)
-		if len(args) == 0 {
-			return fmt.Errorf("%w: partners needs a subcommand", errUsage)
-		}
-		return nil
+	sub, args, done, err := subcommand(args, "partners", partnersUsage, stdout)
+	if done {
+		return err
 	}
-	sub := args[0]
 	var f partnerFlags
 	fs := flag.NewFlagSet("partners "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -85,7 +81,7 @@ func runPartners(ctx context.Context, args []string, getenv func(string) string,
 	fs.StringVar(&f.jwksOut, "jwks-out", "", "where keygen writes the public JWK Set")
 	fs.StringVar(&f.key, "key", "", "private key file (PEM) that signs the assertion")
 	fs.StringVar(&f.tokenURL, "token-url", "", "the gateway's token URL (aud of the assertion)")
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: partners %s: %v", errUsage, sub, err)
 	}
 	if fs.NArg() > 0 {

@@ -30,15 +30,11 @@ Flags are those of kapgw serve (--data-dir, --database-url, --vault-*, ...).
 
 // runRx runs the rx subcommands against the server's database and secrets.
 func runRx(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprint(stdout, rxUsage)
-		if len(args) == 0 {
-			return fmt.Errorf("%w: rx needs a subcommand", errUsage)
-		}
-		return nil
+	sub, args, done, err := subcommand(args, "rx", rxUsage, stdout)
+	if done {
+		return err
 	}
-	sub := args[0]
-	cfg, rest, err := loadRxConfig(sub, args[1:], getenv, stderr)
+	cfg, rest, err := loadRxConfig(sub, args, getenv, stderr)
 	if err != nil {
 		return err
 	}

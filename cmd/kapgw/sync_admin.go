@@ -57,14 +57,10 @@ type syncFlags struct {
 }
 
 func runSync(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprint(stdout, syncUsage)
-		if len(args) == 0 {
-			return fmt.Errorf("%w: sync needs a subcommand", errUsage)
-		}
-		return nil
+	sub, args, done, err := subcommand(args, "sync", syncUsage, stdout)
+	if done {
+		return err
 	}
-	sub, args := args[0], args[1:]
 	if sub == "pull" {
 		return runSyncPull(ctx, args, getenv, stdout, stderr)
 	}

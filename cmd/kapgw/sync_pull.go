@@ -50,14 +50,10 @@ type pullFlags struct {
 
 // runSyncPull runs `kapgw sync pull ...`.
 func runSyncPull(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprint(stdout, syncPullUsage)
-		if len(args) == 0 {
-			return fmt.Errorf("%w: sync pull needs a subcommand", errUsage)
-		}
-		return nil
+	sub, args, done, err := subcommand(args, "sync pull", syncPullUsage, stdout)
+	if done {
+		return err
 	}
-	sub, args := args[0], args[1:]
 	var f pullFlags
 	fs := flag.NewFlagSet("sync pull "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
