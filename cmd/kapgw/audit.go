@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"path/filepath"
 	"time"
 
 	"github.com/kapgw/kapgw/fhir"
@@ -50,8 +52,21 @@ func startAudit(ctx context.Context, log *slog.Logger, cfg config.Audit, st *sto
 	a := fhir.Audit{Log: st}
 	var w *audit.Writer
 	if cfg.Enabled {
-		w = audit.NewWriter(st, time.Now, auditOptions(st.Dialect(), rider))
+		o := auditOptions(st.Dialect(), rider)
+		j, err := openJournal(ctx, log, cfg, st)
+		if err != nil {
+			// Fail closed: every audited access is refused until a
+			// restart can replay the journal.
+			log.ErrorContext(ctx, "AuditEvent journal unusable: accesses to patient data are refused", "err", err.Error())
+			a.Writer = refuseAll{err}
+			return a, func() { cancel(); <-done }
+		}
+		o.Journal = j
+		w = audit.NewWriter(st, time.Now, o)
 		a.Writer = w
+		if j != nil {
+			a.Log = syncedLog{w: w, st: st}
+		}
 	} else {
 		log.WarnContext(ctx, "AuditEvents are off: accesses to patient data are not audited")
 	}
@@ -63,6 +78,44 @@ func startAudit(ctx context.Context, log *slog.Logger, cfg config.Audit, st *sto
 		}
 	}
 }
+
+// openJournal opens the AuditEvent journal next to the SQLite database
+// (audit-journal/), replaying what a previous process left, so that each
+// access waits for an append instead of a transaction. PostgreSQL keeps
+// its group commits to the database: nil.
+func openJournal(ctx context.Context, log *slog.Logger, cfg config.Audit, st *store.Store) (*audit.Journal, error) {
+	if st.Dialect() != "sqlite" {
+		return nil, nil
+	}
+	dir, err := st.DatabaseDir(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return audit.OpenJournal(ctx, filepath.Join(dir, "audit-journal"), st, audit.JournalOptions{Fsync: cfg.JournalFsync, Log: log})
+}
+
+// syncedLog serves AuditEvents after ingesting the journal, so a search
+// sees every access recorded before it.
+type syncedLog struct {
+	w  *audit.Writer
+	st *store.Store
+}
+
+// AuditEvents ingests what is journalled, then lists from the database.
+func (l syncedLog) AuditEvents(ctx context.Context, f store.AuditFilter) ([]store.AuditRecord, error) {
+	if err := l.w.Sync(ctx); err != nil {
+		return nil, fmt.Errorf("audit events: %w", err)
+	}
+	return l.st.AuditEvents(ctx, f)
+}
+
+// refuseAll is the audit writer when the journal cannot be opened: every
+// access fails to be recorded, so every access is refused.
+type refuseAll struct{ err error }
+
+func (r refuseAll) Begin() func() { return func() {} }
+
+func (r refuseAll) Record(context.Context, audit.Access) error { return r.err }
 
 // prune deletes AuditEvents and exchange rows past their retention.
 func prune(ctx context.Context, log *slog.Logger, cfg config.Audit, st *store.Store) {

@@ -43,6 +43,11 @@ type Options struct {
 	// MaxDelay bounds how long a group waits for accesses still being
 	// served to join it (default 1ms; negative: never wait).
 	MaxDelay time.Duration
+	// Journal, when set, takes each group with one append instead of a
+	// database transaction, and moves it into the database in the
+	// background (SQLite, whose commits are the bottleneck; see
+	// docs/audit.md). The Writer owns it: Close closes it.
+	Journal *Journal
 }
 
 // request is one access's records waiting for a commit.
@@ -204,9 +209,7 @@ func (w *Writer) commit(batch []request) {
 	if w.o.Rider != nil {
 		rows = w.o.Rider.Take(w.o.MaxBatch)
 	}
-	ctx, cancel := context.WithTimeout(untraced(context.Background()), 10*time.Second)
-	err := w.st.AddAuditEventsAndExchanges(ctx, recs, rows)
-	cancel()
+	err := w.write(recs, rows)
 	if err != nil {
 		if len(rows) > 0 {
 			w.o.Rider.Return(rows)
@@ -218,7 +221,44 @@ func (w *Writer) commit(batch []request) {
 	}
 }
 
+// write makes a group durable: one journal append, or one transaction.
+func (w *Writer) write(recs []store.AuditRecord, rows []store.Exchange) error {
+	if w.o.Journal != nil {
+		return w.o.Journal.Append(recs, rows)
+	}
+	ctx, cancel := context.WithTimeout(untraced(context.Background()), 10*time.Second)
+	defer cancel()
+	return w.st.AddAuditEventsAndExchanges(ctx, recs, rows)
+}
+
+// Sync returns once every AuditEvent recorded before it was called is in
+// the database, and the exchange rows waiting for a group commit with it:
+// a read of AuditEvents calls it first to see its own writes. Without a
+// journal every recorded AuditEvent already is, and it returns at once.
+func (w *Writer) Sync(ctx context.Context) error {
+	j := w.o.Journal
+	if j == nil {
+		return nil
+	}
+	if w.o.Rider != nil {
+		for {
+			rows := w.o.Rider.Take(w.o.MaxBatch)
+			if len(rows) == 0 {
+				break
+			}
+			if err := j.Append(nil, rows); err != nil {
+				w.o.Rider.Return(rows)
+				return err
+			}
+		}
+	}
+	return j.Sync(ctx)
+}
+
 // Close stops the writer after the batch in progress; later writes fail.
+// With a journal it then ingests everything journalled and closes it
+// (records it cannot ingest stay for the next OpenJournal, and the
+// journal's log says so).
 func (w *Writer) Close() {
 	select {
 	case <-w.stop:
@@ -226,6 +266,11 @@ func (w *Writer) Close() {
 		close(w.stop)
 	}
 	<-w.stopped
+	if w.o.Journal != nil {
+		if err := w.o.Journal.Close(); err != nil {
+			w.o.Journal.log.Error("audit journal: records left for the next start", "err", err.Error())
+		}
+	}
 }
 
 // untraced marks ctx as inside an unsampled trace, so a group commit,

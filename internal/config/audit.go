@@ -17,6 +17,10 @@ type Audit struct {
 	// ExchangeRetention is how long exchange log rows (and their encrypted
 	// payloads) are kept.
 	ExchangeRetention time.Duration
+	// JournalFsync makes the SQLite AuditEvent journal fdatasync every
+	// group before the responses leave, so that an AuditEvent survives a
+	// power loss and not only a crash of the process (docs/audit.md).
+	JournalFsync bool
 }
 
 func auditSettings() []setting {
@@ -37,6 +41,18 @@ func auditSettings() []setting {
 			func(c *Config, v string) error { return parseDuration(v, &c.Audit.Retention) }},
 		{"exchange-retention", "KAPGW_EXCHANGE_RETENTION", "2160h", "how long exchange log rows are kept (default 90 days)",
 			func(c *Config, v string) error { return parseDuration(v, &c.Audit.ExchangeRetention) }},
+		{"audit-journal-fsync", "KAPGW_AUDIT_JOURNAL_FSYNC", "false", "on SQLite, fdatasync the AuditEvent journal before each response leaves (true or false)",
+			func(c *Config, v string) error {
+				switch v {
+				case "true":
+					c.Audit.JournalFsync = true
+				case "false":
+					c.Audit.JournalFsync = false
+				default:
+					return errors.New("must be true or false")
+				}
+				return nil
+			}},
 	}
 }
 

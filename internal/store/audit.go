@@ -47,14 +47,17 @@ func (s *Store) AddAuditEventsAndExchanges(ctx context.Context, recs []AuditReco
 	}
 	stmts := make([]stmt, 0, len(recs)+len(rows))
 	for _, r := range recs {
-		stmts = append(stmts, stmt{what: "insert audit event", sql: `INSERT INTO audit_event (id, recorded, client_id, patient_id, action, outcome, body)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-			args: []any{r.ID, millis(r.Recorded), r.ClientID, r.PatientID, r.Action, r.Outcome, r.Body}})
+		stmts = append(stmts, auditInsert(r))
 	}
-	for _, e := range rows {
-		stmts = append(stmts, exchangeInsert(e))
-	}
+	stmts = append(stmts, exchangeInserts(rows)...)
 	return s.write(ctx, "add audit events", func(tx txn) error { return tx.execBatch(ctx, stmts) })
+}
+
+// auditInsert is the statement that stores r.
+func auditInsert(r AuditRecord) stmt {
+	return stmt{what: "insert audit event", sql: `INSERT INTO audit_event (id, recorded, client_id, patient_id, action, outcome, body)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		args: []any{r.ID, millis(r.Recorded), r.ClientID, r.PatientID, r.Action, r.Outcome, r.Body}}
 }
 
 // AuditEvents lists AuditEvents matching f, newest first.
