@@ -41,10 +41,10 @@ func handleRead(r Reader, s Searcher) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		if err := allowRead(c, s, typ, id); err != nil {
-			return err
+		if !principal(c).Can(typ, auth.Read) {
+			return newError(http.StatusNotFound, "not-found", "resource not found")
 		}
-		v, err := r.Read(c.Request().Context(), typ, id)
+		v, err := s.ReadVisible(c.Request().Context(), access(c), typ, id)
 		if err != nil {
 			return err
 		}

@@ -20,26 +20,24 @@ import (
 // writer before new ones are dropped.
 const exchangeQueue = 8192
 
-// exchangeLinger is how long exchange rows wait in the queue when
-// AuditEvents are on: the audit writer takes them into its group commits
-// meanwhile, so most cost no transaction of their own.
+// exchangeLinger is how long exchange rows wait in the queue (less when it
+// is half full). With AuditEvents on, the audit writer takes them into its
+// group commits meanwhile, so most cost no transaction of their own; with
+// them off, one transaction writes everything a linger gathered instead of
+// one small commit per burst of requests.
 const exchangeLinger = 50 * time.Millisecond
 
 // newExchangeLog returns the exchange log recorder, encrypting payloads with
 // the Transit key kapgw-exchange (a local key with the development store),
-// and writing HTTP exchanges in background batches until Close. With
-// rideAudit the rows linger for the AuditEvent writer to take.
-func newExchangeLog(ctx context.Context, log *slog.Logger, sec *secrets.Backend, st *store.Store, rideAudit bool) (*exchange.Recorder, error) {
+// and writing HTTP exchanges in background batches until Close; with
+// AuditEvents on, the AuditEvent writer takes them as they linger.
+func newExchangeLog(ctx context.Context, log *slog.Logger, sec *secrets.Backend, st *store.Store) (*exchange.Recorder, error) {
 	c, err := sec.ExchangeCipher(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("exchange log: %w", err)
 	}
 	r := exchange.New(st, c, log, time.Now)
-	var linger time.Duration
-	if rideAudit {
-		linger = exchangeLinger
-	}
-	r.StartBatching(exchangeQueue, linger)
+	r.StartBatching(exchangeQueue, exchangeLinger)
 	return r, nil
 }
 

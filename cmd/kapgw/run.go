@@ -150,7 +150,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err := intake.PublishCodeSystems(ctx, st, cfg.SystemBase); err != nil {
 		return err
 	}
-	xlog, err := newExchangeLog(ctx, log, sec, st, cfg.Audit.Enabled)
+	xlog, err := newExchangeLog(ctx, log, sec, st)
 	if err != nil {
 		return err
 	}

@@ -7,7 +7,8 @@ import "iter"
 // few stable shapes per table, so that the prepared-statement cache (see
 // stmtcache.go) hits whatever the size of an episode; cutting by a single
 // maximum would make a new text for every distinct remainder. 64 rows of
-// at most 7 columns stays far below both databases' parameter limits.
+// at most 14 columns (896 parameters) stays far below both databases'
+// parameter limits.
 var chunkSizes = [...]int{chunkRows, 16, 4, 1}
 
 // chunkRows is the most rows one multi-row statement carries.

@@ -53,6 +53,26 @@ func (s *Store) Read(ctx context.Context, typ, id string) (Version, error) {
 		WHERE r.type = $1 AND r.id = $2`, typ, id)
 }
 
+// ReadVisible is Read for a caller with access a, in one query: a resource
+// a may not see (Visible) is ErrNotFound, as if it did not exist, so a
+// partner's read costs one round trip instead of a check and a read.
+func (s *Store) ReadVisible(ctx context.Context, a Access, typ, id string) (Version, error) {
+	if a.All {
+		return s.Read(ctx, typ, id)
+	}
+	var b sqlBuilder
+	t, i := b.arg(typ), b.arg(id)
+	where := "v.type = r.type AND v.id = r.id AND v.until_seq IS NULL"
+	if acc := b.access(a); acc != "" {
+		where += " AND " + acc
+	}
+	// search_version is aliased v, as access expects; the version read is rv.
+	return s.version(ctx, typ, id, "", `SELECT rv.type, rv.id, rv.version_id, rv.last_updated, rv.deleted, rv.body
+		FROM resource r
+		JOIN resource_version rv ON rv.type = r.type AND rv.id = r.id AND rv.version_id = r.version_id
+		WHERE r.type = `+t+` AND r.id = `+i+` AND EXISTS (SELECT 1 FROM search_version v WHERE `+where+`)`, b.args...)
+}
+
 // VRead returns one version of a resource: ErrNotFound if there is no such
 // version, ErrGone if that version is a deletion.
 func (s *Store) VRead(ctx context.Context, typ, id string, versionID int64) (Version, error) {

@@ -37,7 +37,7 @@ func (c *stmtCache) get(ctx context.Context, query string) (*sql.Stmt, error) {
 	if ok || full {
 		return st, nil
 	}
-	st, err := c.db.PrepareContext(ctx, query)
+	st, err := c.db.PrepareContext(ctx, anonymous(query))
 	if err != nil {
 		return nil, err
 	}
@@ -80,7 +80,7 @@ func (c *stmtCache) prepareWanted(ctx context.Context) {
 	}
 	c.mu.Unlock()
 	for _, q := range queries {
-		st, err := c.db.PrepareContext(ctx, q)
+		st, err := c.db.PrepareContext(ctx, anonymous(q))
 		if err != nil {
 			continue
 		}
@@ -114,7 +114,7 @@ type cachedDB struct {
 func (c cachedDB) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	st, err := c.cache.get(ctx, query)
 	if err != nil || st == nil {
-		return c.db.ExecContext(ctx, query, args...)
+		return c.db.ExecContext(ctx, anonymous(query), args...)
 	}
 	return st.ExecContext(ctx, args...)
 }
@@ -122,7 +122,7 @@ func (c cachedDB) ExecContext(ctx context.Context, query string, args ...any) (s
 func (c cachedDB) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
 	st, err := c.cache.get(ctx, query)
 	if err != nil || st == nil {
-		return c.db.QueryRowContext(ctx, query, args...)
+		return c.db.QueryRowContext(ctx, anonymous(query), args...)
 	}
 	return st.QueryRowContext(ctx, args...)
 }
@@ -130,7 +130,7 @@ func (c cachedDB) QueryRowContext(ctx context.Context, query string, args ...any
 func (c cachedDB) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	st, err := c.cache.get(ctx, query)
 	if err != nil || st == nil {
-		return c.db.QueryContext(ctx, query, args...)
+		return c.db.QueryContext(ctx, anonymous(query), args...)
 	}
 	return st.QueryContext(ctx, args...)
 }
@@ -155,19 +155,19 @@ func (c cachedTx) ExecContext(ctx context.Context, query string, args ...any) (s
 	if st := c.stmt(ctx, query); st != nil {
 		return st.ExecContext(ctx, args...)
 	}
-	return c.tx.ExecContext(ctx, query, args...)
+	return c.tx.ExecContext(ctx, anonymous(query), args...)
 }
 
 func (c cachedTx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
 	if st := c.stmt(ctx, query); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}
-	return c.tx.QueryRowContext(ctx, query, args...)
+	return c.tx.QueryRowContext(ctx, anonymous(query), args...)
 }
 
 func (c cachedTx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	if st := c.stmt(ctx, query); st != nil {
 		return st.QueryContext(ctx, args...)
 	}
-	return c.tx.QueryContext(ctx, query, args...)
+	return c.tx.QueryContext(ctx, anonymous(query), args...)
 }
