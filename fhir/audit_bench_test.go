@@ -22,7 +22,8 @@ import (
 
 // BenchmarkReadByIDAudit measures GET /fhir/r4/{type}/{id} with 8
 // concurrent clients on SQLite and PostgreSQL: audit and exchange log off;
-// AuditEvents on (group-committed, each response held until durable); the
+// AuditEvents on (group-committed, each response held until durable: on
+// SQLite appended to the journal, as kapgw serve does); the
 // exchange log on (one row per request, batched in the background); both;
 // and both with tracing at the default sampler (parentbased_always_on,
 // batch exporter that drops). The -32-clients cases show how the group
@@ -86,13 +87,19 @@ func BenchmarkReadByIDAudit(b *testing.B) {
 					o.Exchanges = x
 				}
 				if c.audit {
-					// As kapgw serve: one committer on SQLite's single
-					// writer, two on PostgreSQL; exchange rows ride along.
-					committers := 2
+					// As kapgw serve: on SQLite one committer appending
+					// each group to the journal, ingested in the
+					// background; on PostgreSQL two committers writing
+					// to the database. Exchange rows ride along.
+					ao := audit.Options{Committers: 2, Rider: rider}
 					if kind == "sqlite" {
-						committers = 1
+						j, err := audit.OpenJournal(ctx, filepath.Join(cfg.DataDir, "audit-journal"), st, audit.JournalOptions{})
+						if err != nil {
+							b.Fatal(err)
+						}
+						ao.Committers, ao.Journal = 1, j
 					}
-					w := audit.NewWriter(st, time.Now, audit.Options{Committers: committers, Rider: rider})
+					w := audit.NewWriter(st, time.Now, ao)
 					b.Cleanup(w.Close)
 					o.Audit = fhir.Audit{Writer: w, Log: st}
 				}
