@@ -25,6 +25,7 @@ type loadConfig struct {
 	base, server, op string
 	seed             Seed
 	bare, auth       bool
+	bareProcess      bool
 	conc, max        int
 	dur              time.Duration
 	rate             float64
@@ -38,6 +39,7 @@ func runLoad(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.StringVar(&c.server, "server", "kapgw", "whose ids to ask for: kapgw or peer")
 	fs.StringVar(&c.op, "op", "read", "read (Observation by id) or search (Observation?patient&code&_count=20)")
 	fs.BoolVar(&c.bare, "bare", false, "fetch the response once, then load a bare net/http handler serving it from memory")
+	fs.BoolVar(&c.bareProcess, "bare-process", false, "with --bare, serve the bytes from a child process (kapgw-load serve-bare), as kapgw and the peer are served, instead of from the load generator's own")
 	fs.BoolVar(&c.auth, "auth", true, "get a SMART token as the seed's partner client (kapgw only)")
 	fs.IntVar(&c.conc, "c", 8, "concurrent clients")
 	fs.IntVar(&c.max, "n", 200_000, "at most this many requests")
@@ -138,7 +140,7 @@ func token(ctx context.Context, client *http.Client, base string, s Seed) (strin
 // Result is what a run measured.
 type Result struct {
 	Server, Op               string
-	Bare                     bool
+	Bare, BareProcess        bool
 	Conc                     int
 	Rate                     float64
 	Requests, Errors, Non2xx int
@@ -152,6 +154,9 @@ func (r Result) String() string {
 	what := r.Server
 	if r.Bare {
 		what = "bare(" + r.Server + ")"
+		if r.BareProcess {
+			what = "bare-process(" + r.Server + ")"
+		}
 	}
 	return fmt.Sprintf("server=%s op=%s c=%d rate=%.0f requests=%d errors=%d non2xx=%d bytes=%d rps=%.0f p50=%s p99=%s",
 		what, r.Op, r.Conc, r.Rate, r.Requests, r.Errors, r.Non2xx, r.ResponseBytes, r.RPS,
@@ -165,14 +170,18 @@ func load(ctx context.Context, c loadConfig) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	res := Result{Server: c.server, Op: c.op, Bare: c.bare, Conc: c.conc, Rate: c.rate}
+	res := Result{Server: c.server, Op: c.op, Bare: c.bare, BareProcess: c.bare && c.bareProcess, Conc: c.conc, Rate: c.rate}
 	body, status, err := get(client, u, authz)
 	if err != nil || status != http.StatusOK {
 		return res, fmt.Errorf("first GET %s: %d %v: %.300s", u, status, err, body)
 	}
 	res.ResponseBytes = len(body)
 	if c.bare {
-		stop, bareURL, err := serveBare(body)
+		serve := serveBare
+		if c.bareProcess {
+			serve = serveBareProcess
+		}
+		stop, bareURL, err := serve(body)
 		if err != nil {
 			return res, err
 		}
@@ -278,19 +287,4 @@ func get(client *http.Client, u, authz string) ([]byte, int, error) {
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	return b, resp.StatusCode, err
-}
-
-// serveBare serves body from memory on a loopback port with a bare
-// net/http handler: the practical limit of any Go server on this machine.
-func serveBare(body []byte) (func(), string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, "", err
-	}
-	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/fhir+json")
-		_, _ = w.Write(body)
-	})}
-	go func() { _ = srv.Serve(ln) }()
-	return func() { _ = srv.Close() }, "http://" + ln.Addr().String() + "/bare", nil
 }

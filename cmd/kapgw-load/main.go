@@ -3,7 +3,7 @@
 // percentiles of a read and a search against either, on loopback only.
 //
 //	kapgw-load seed --data-dir DIR --peer URL --out FILE [--observations N]
-//	kapgw-load run --url URL [--seed FILE] [--bare] [-c N] [-d DUR] [-n N] [--rate R]
+//	kapgw-load run --url URL [--seed FILE] [--bare [--bare-process]] [-c N] [-d DUR] [-n N] [--rate R]
 //
 // docs/performance.md ("Partner API") has the commands and the figures.
 package main
@@ -36,6 +36,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return runSeed(ctx, args[2:], stdout)
 	case "run":
 		return runLoad(ctx, args[2:], stdout)
+	case "serve-bare":
+		return runServeBare(ctx, args[2:], stdout)
 	}
-	return fmt.Errorf("unknown command %q (seed, run)", args[1])
+	return fmt.Errorf("unknown command %q (seed, run, serve-bare)", args[1])
 }
