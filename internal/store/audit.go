@@ -50,7 +50,10 @@ func (s *Store) AddAuditEventsAndExchanges(ctx context.Context, recs []AuditReco
 		stmts = append(stmts, auditInsert(r))
 	}
 	stmts = append(stmts, exchangeInserts(rows)...)
-	return s.write(ctx, "add audit events", func(tx txn) error { return tx.execBatch(ctx, stmts) })
+	if err := s.drv.execAtomic(ctx, stmts); err != nil {
+		return fmt.Errorf("add audit events: %w", err)
+	}
+	return nil
 }
 
 // auditInsert is the statement that stores r.

@@ -35,6 +35,8 @@ type rows interface {
 type driver interface {
 	querier
 	begin(ctx context.Context) (txn, error)
+	// execAtomic runs stmts in order in one transaction of their own.
+	execAtomic(ctx context.Context, stmts []stmt) error
 	ping(ctx context.Context) error
 	close() error
 }

@@ -67,8 +67,10 @@ func (s *Store) AddExchanges(ctx context.Context, es []Exchange) error {
 	if len(es) == 0 {
 		return nil
 	}
-	stmts := exchangeInserts(es)
-	return s.write(ctx, "add exchanges", func(tx txn) error { return tx.execBatch(ctx, stmts) })
+	if err := s.drv.execAtomic(ctx, exchangeInserts(es)); err != nil {
+		return fmt.Errorf("add exchanges: %w", err)
+	}
+	return nil
 }
 
 // exchangeInsertPrefix starts the statements that append to the log.

@@ -100,6 +100,22 @@ func (d *sqliteDriver) begin(ctx context.Context) (txn, error) {
 	return sqliteTx{sqlQuerier: sqlQuerier{cached}, tx: tx, conn: cached}, nil
 }
 
+// execAtomic begins a write transaction, runs stmts and commits.
+func (d *sqliteDriver) execAtomic(ctx context.Context, stmts []stmt) error {
+	tx, err := d.begin(ctx)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if err := tx.execBatch(ctx, stmts); err != nil {
+		_ = tx.rollback(context.WithoutCancel(ctx))
+		return err
+	}
+	if err := tx.commit(ctx); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
 func (d *sqliteDriver) ping(ctx context.Context) error {
 	if err := d.writer.PingContext(ctx); err != nil {
 		return err
