@@ -34,18 +34,23 @@ func (s *Store) AuditJournalPos(ctx context.Context) (JournalPos, error) {
 // crash before it commits leaves the records to be ingested again, a crash
 // after it never ingests them twice.
 func (s *Store) IngestAuditJournal(ctx context.Context, recs []AuditRecord, rows []Exchange, pos JournalPos) error {
-	stmts := make([]stmt, 0, len(recs)+len(rows)+1)
-	for _, r := range recs {
-		stmts = append(stmts, auditInsert(r))
-	}
-	for _, e := range rows {
-		stmts = append(stmts, exchangeInsert(e))
-	}
+	stmts := auditInserts(recs)
+	stmts = append(stmts, exchangeInserts(rows)...)
 	stmts = append(stmts, stmt{what: "record audit journal position",
 		sql: `INSERT INTO audit_journal (id, file, pos) VALUES (1, $1, $2)
 			ON CONFLICT (id) DO UPDATE SET file = excluded.file, pos = excluded.pos`,
 		args: []any{int64(pos.File), pos.Offset}})
 	return s.write(ctx, "ingest audit journal", func(tx txn) error { return tx.execBatch(ctx, stmts) })
+}
+
+// auditInserts are multi-row statements storing recs, in order: an ingest
+// writes thousands at a time.
+func auditInserts(recs []AuditRecord) []stmt {
+	rows := make([][]any, len(recs))
+	for i, r := range recs {
+		rows[i] = []any{r.ID, millis(r.Recorded), r.ClientID, r.PatientID, r.Action, r.Outcome, r.Body}
+	}
+	return insertRows("insert audit events", `INSERT INTO audit_event (id, recorded, client_id, patient_id, action, outcome, body) VALUES `, rows)
 }
 
 // DatabaseDir returns the directory of the SQLite database file, where
