@@ -8,7 +8,9 @@
 // a committer writes every record queued while the previous batch was
 // committing in one transaction (with the exchange log rows queued
 // meanwhile, see Rider), then releases all their responses at once, so the
-// cost per read is a share of one commit rather than one commit each.
+// cost per read is a share of one commit rather than one commit each. On
+// SQLite a group is appended to a Journal instead (one write, no
+// transaction) and moved into the database in the background.
 //
 // One AuditEvent is written per patient an access touches (as IHE Basic
 // Audit Log Patterns does), so that AuditEvent?patient= finds every access
