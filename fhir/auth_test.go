@@ -32,12 +32,25 @@ const clinicScopes = "kap/episodes.write kap/episodes.read system/*.rs"
 // POST /auth/token, and makes srv.Client() send it with every request.
 func startAuthed(tb testing.TB, st *store.Store, o fhir.Options) *httptest.Server {
 	tb.Helper()
+	return startAuthedCaching(tb, st, o, 0)
+}
+
+// benchClientCache is how long benchmarks cache a client's registry entry:
+// kapgw serve's default --client-cache, so that a benchmarked request pays
+// what a served one does. Tests cache nothing, so that a disabled or
+// changed client takes effect at once.
+const benchClientCache = 2 * time.Second
+
+// startAuthedCaching is startAuthed with the verifier caching registry
+// entries for clientCache.
+func startAuthedCaching(tb testing.TB, st *store.Store, o fhir.Options, clientCache time.Duration) *httptest.Server {
+	tb.Helper()
 	srv := httptest.NewUnstartedServer(nil)
 	base := "http://" + srv.Listener.Addr().String()
 	signer := devSigner(tb)
 	cfg := auth.IssuerConfig{URL: base, Lifetime: 5 * time.Minute}
 	o.Tokens = auth.NewIssuer(st, st, auth.NewKeys(time.Now), signer, cfg, time.Now)
-	o.Auth = auth.NewVerifier(auth.NewClients(st, 0, time.Now), signer, base, time.Now)
+	o.Auth = auth.NewVerifier(auth.NewClients(st, clientCache, time.Now), signer, base, time.Now)
 	srv.Config.Handler = fhir.NewHandler(o)
 	srv.Start()
 	tb.Cleanup(srv.Close)

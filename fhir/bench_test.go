@@ -42,11 +42,11 @@ func benchServer(b *testing.B, kind string) (*httptest.Server, *store.Store) {
 	if err := st.Migrate(ctx); err != nil {
 		b.Fatal(err)
 	}
-	srv := startAuthed(b, st, fhir.Options{
+	srv := startAuthedCaching(b, st, fhir.Options{
 		Log:    slog.New(slog.NewJSONHandler(io.Discard, nil)),
 		Intake: intake.New(st, time.Now, ""), Reader: st, Ready: st,
 		MaxBodyBytes: 1 << 20, Now: time.Now,
-	})
+	}, benchClientCache)
 	srv.Client().Transport.(*bearerTransport).base.(*http.Transport).MaxIdleConnsPerHost = 64
 	return srv, st
 }
@@ -147,6 +147,28 @@ func BenchmarkReadByID(b *testing.B) {
 		partner := &http.Client{Transport: &bearerTransport{base: tr, token: token(b, srv, "ehr-bench", key, "system/*.rs")}}
 		benchReadByIDAs(b, srv, st, 4, partner)
 	})
+	// The practical limit: a bare net/http handler serving the same stored
+	// JSON from a map in memory, loaded by the same clients in the same
+	// process; the sqlite case's share of it is the read path's cost.
+	b.Run("bare", func(b *testing.B) {
+		srv, st := benchServer(b, "sqlite")
+		vs := seedRead(b, srv, st)
+		bodies := make(map[string][]byte, len(vs))
+		for _, v := range vs {
+			bodies["/fhir/r4/"+v.Type+"/"+v.ID] = v.Body
+		}
+		bare := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			body, ok := bodies[r.URL.Path]
+			if !ok {
+				http.NotFound(w, r)
+				return
+			}
+			w.Header().Set("Content-Type", "application/fhir+json")
+			_, _ = w.Write(body)
+		}))
+		b.Cleanup(bare.Close)
+		loadReads(b, bare.URL, vs, 4, &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}})
+	})
 }
 
 // benchReadByID seeds one episode through srv, then reads its resources by
@@ -164,6 +186,12 @@ func benchReadByIDAs(b *testing.B, srv *httptest.Server, st *store.Store, parall
 	if reader == nil {
 		reader = srv.Client()
 	}
+	loadReads(b, srv.URL, seedRead(b, srv, st), parallelism, reader)
+}
+
+// seedRead stores one episode through srv and returns its resources.
+func seedRead(b *testing.B, srv *httptest.Server, st *store.Store) []store.Version {
+	b.Helper()
 	body, id := variant(kaptest.Example("home-dosing"), 1)
 	req, _ := http.NewRequest(http.MethodPut, srv.URL+"/kap/v1/episodes/"+id, bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
@@ -176,6 +204,14 @@ func benchReadByIDAs(b *testing.B, srv *httptest.Server, st *store.Store, parall
 	if err != nil || len(vs) == 0 {
 		b.Fatalf("seeded resources: %v", err)
 	}
+	return vs
+}
+
+// loadReads GETs base/fhir/r4/{type}/{id} of vs in turn from parallelism
+// clients per GOMAXPROCS sending through reader, and reports throughput and
+// the p50/p99 latencies. Every read must answer 200.
+func loadReads(b *testing.B, base string, vs []store.Version, parallelism int, reader *http.Client) {
+	b.Helper()
 	var mu sync.Mutex
 	var lat []time.Duration
 	var n atomic.Int64
@@ -187,7 +223,7 @@ func benchReadByIDAs(b *testing.B, srv *httptest.Server, st *store.Store, parall
 		for pb.Next() {
 			v := vs[int(n.Add(1))%len(vs)]
 			t0 := time.Now()
-			resp, err := reader.Get(srv.URL + "/fhir/r4/" + v.Type + "/" + v.ID)
+			resp, err := reader.Get(base + "/fhir/r4/" + v.Type + "/" + v.ID)
 			if err != nil {
 				b.Error(err)
 				return

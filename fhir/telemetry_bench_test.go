@@ -70,7 +70,7 @@ func BenchmarkReadByIDTracing(b *testing.B) {
 				}
 				o.Telemetry = fhir.Telemetry{Tracer: tp, Meter: tel.MeterProvider, Propagator: tel.Propagator}
 			}
-			srv := startAuthed(b, st, o)
+			srv := startAuthedCaching(b, st, o, benchClientCache)
 			srv.Client().Transport.(*bearerTransport).base.(*http.Transport).MaxIdleConnsPerHost = 64
 			benchReadByID(b, srv, st, 4)
 		})
