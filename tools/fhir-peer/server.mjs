@@ -16,11 +16,13 @@
 // Usage:
 //   node server.mjs [--port N]   (0, the default, picks a free port)
 // When ready it prints one line to stdout: {"port":N,"base":"http://127.0.0.1:N/fhir/R4"}
-// It stops on SIGTERM/SIGINT or when stdin closes (its parent died).
+// It stops on SIGTERM/SIGINT or, when stdin is a pipe, when the pipe closes
+// (its parent died).
 //
 // Besides FHIR it serves GET /_peer/stats (request counts), for tests.
 // Search pages that are not the last carry a next link (_offset paging).
 
+import { fstatSync } from 'node:fs';
 import http from 'node:http';
 
 // Medplum 5 targets node >= 22, where WebSocket is a global; it only needs the
@@ -175,6 +177,12 @@ function stop() {
 }
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);
-process.stdin.on('end', stop);
-process.stdin.on('error', stop);
-process.stdin.resume();
+// Only a pipe is watched: a parent's pipe closes when it dies, while
+// reading a file or a device such as /dev/zero would never end and would
+// spin a core (it did, under an early load run's `< /dev/zero`).
+if (fstatSync(0).isFIFO()) {
+  process.stdin.on('end', stop);
+  process.stdin.on('error', stop);
+  process.stdin.on('data', () => {});
+  process.stdin.resume();
+}
