@@ -63,7 +63,7 @@ func newGate(ctx context.Context, log *slog.Logger, cfg config.Auth, st *store.S
 		_ = rdb.Close()
 		return nil, fmt.Errorf("rate limits: %w", err)
 	}
-	g.limits.Limiter = countRejections{ratelimit.NewRedis(rdb, local, log, ratelimit.WithFallbackCounter(fallbacks.Add)), rejections}
+	g.limits.Limiter = countRejections{ratelimit.NewRedis(rdb, local, log, ratelimit.WithFallbackCounter(fallbacks.Add), ratelimit.WithLeases(cfg.RateLimitLease)), rejections}
 	g.close = func() { _ = rdb.Close() }
 	log.InfoContext(ctx, "auth ready", "token_url", icfg.TokenURL(), "rate_limits", "redis")
 	return g, nil

@@ -28,6 +28,10 @@ type Auth struct {
 	// ClientCache is how long a client's registry entry is cached per
 	// instance: how long `kapgw partners disable` may take to bite.
 	ClientCache time.Duration
+	// RateLimitLease is how many of a client's requests one Redis decision
+	// may take in advance while its budget is far from spent; 1 asks Redis
+	// for every request.
+	RateLimitLease int
 }
 
 func authSettings() []setting {
@@ -64,6 +68,8 @@ func authSettings() []setting {
 			num(func(c *Config) *int { return &c.Auth.TokenRate })},
 		{"client-cache", "KAPGW_CLIENT_CACHE", "2s", "how long a client's registry entry is cached (how soon disable takes effect)",
 			dur(func(c *Config) *time.Duration { return &c.Auth.ClientCache })},
+		{"rate-limit-lease", "KAPGW_RATE_LIMIT_LEASE", "16", "with Redis, how many of a client's requests one Redis decision may take in advance while its budget is far from spent (1: Redis decides every request)",
+			num(func(c *Config) *int { return &c.Auth.RateLimitLease })},
 	}
 }
 
@@ -88,6 +94,9 @@ func (a Auth) validate() []error {
 	}
 	if a.ClientCache < 0 || a.ClientCache > time.Minute {
 		errs = append(errs, errors.New("--client-cache / KAPGW_CLIENT_CACHE: must be between 0 and 1m"))
+	}
+	if a.RateLimitLease < 1 || a.RateLimitLease > 256 {
+		errs = append(errs, errors.New("--rate-limit-lease / KAPGW_RATE_LIMIT_LEASE: must be between 1 and 256"))
 	}
 	return errs
 }

@@ -39,6 +39,17 @@ func TestRedisBehaviour(t *testing.T) {
 	})
 }
 
+// TestRedisLeasedBehaviour: with leases on, every decision the suite
+// checks (bursts of a few requests) is still Redis's own.
+func TestRedisLeasedBehaviour(t *testing.T) {
+	t.Parallel()
+	runBehaviour(t, func(tb testing.TB) harness {
+		r, fc := newSharedRedis(tb)
+		WithLeases(16)(r)
+		return harness{limiter: r, wait: time.Sleep, fallbacks: fc.n.Load}
+	})
+}
+
 // runBehaviour checks what both limiters must do alike.
 func runBehaviour(t *testing.T, newHarness func(testing.TB) harness) {
 	t.Run("AllowsBurstThenRefuses", func(t *testing.T) {

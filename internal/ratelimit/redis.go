@@ -41,6 +41,7 @@ type Redis struct {
 	timeout       time.Duration
 	probeInterval time.Duration
 	countFallback func(context.Context)
+	leases        leases
 
 	down      atomic.Bool
 	nextProbe atomic.Int64 // Unix nanoseconds; while down, Redis is tried again from then on
@@ -86,6 +87,17 @@ func WithFallbackCounter(count func(context.Context)) RedisOption {
 	}
 }
 
+// WithLeases lets Redis decide a key's requests in blocks of up to max
+// (and at most an eighth of the key's burst) while its budget is far from
+// spent: one Redis round trip then serves a block of requests of this
+// instance. Near the limit every request is still decided by Redis, so
+// refusals come exactly when they would without leases; unspent requests
+// of a block lapse after 50ms, which can make a budget stricter for that
+// moment, never looser. See leases.
+func WithLeases(max int) RedisOption {
+	return func(r *Redis) { r.leases.max = max }
+}
+
 // NewRedis returns a limiter that keeps budgets in rdb and falls back to
 // fallback, whose clock it shares. rdb should be built from RedisOptions so
 // that the client honours the short per-decision timeout.
@@ -113,7 +125,7 @@ func (r *Redis) Allow(ctx context.Context, key string, limit Limit) (Result, err
 	}
 	try, probe := r.shouldTry()
 	if try {
-		res, err := r.allowRedis(ctx, key, limit)
+		res, err := r.allowLeased(ctx, key, limit)
 		switch {
 		case err == nil:
 			if probe {
@@ -144,11 +156,37 @@ func (r *Redis) shouldTry() (try, probe bool) {
 	return won, won
 }
 
-func (r *Redis) allowRedis(ctx context.Context, key string, limit Limit) (Result, error) {
+// allowLeased decides one request from key's lease when it has one, else
+// asks Redis for a block (see WithLeases) or for the one request.
+func (r *Redis) allowLeased(ctx context.Context, key string, limit Limit) (Result, error) {
+	if min(r.leases.max, limit.Burst/leaseShare) < 2 {
+		return r.allowRedis(ctx, key, limit, 1) // never leased: no lock
+	}
+	l := r.leases.get(key)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := r.fallback.now().UnixNano()
+	if res, ok := l.take(now, limit); ok {
+		return res, nil
+	}
+	n := r.leases.size(l, limit)
+	res, err := r.allowRedis(ctx, key, limit, n)
+	if err == nil && !res.Allowed && n > 1 {
+		n = 1 // the block did not fit: decide this request alone
+		res, err = r.allowRedis(ctx, key, limit, 1)
+	}
+	if err != nil {
+		return Result{}, err
+	}
+	return l.granted(now, limit, n, res), nil
+}
+
+// allowRedis spends n requests of key's budget in Redis, all or none.
+func (r *Redis) allowRedis(ctx context.Context, key string, limit Limit, n int) (Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
 	rl := redis_rate.Limit{Rate: limit.Rate, Burst: limit.Burst, Period: limit.Period}
-	res, err := r.limiter.Allow(ctx, r.prefix+key, rl)
+	res, err := r.limiter.AllowN(ctx, r.prefix+key, rl, n)
 	if err != nil {
 		return Result{}, fmt.Errorf("redis rate limit: %w", err)
 	}
