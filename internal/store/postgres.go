@@ -76,6 +76,16 @@ func (d *pgDriver) begin(ctx context.Context) (txn, error) {
 // implicit transaction (all or none), so a group commit costs one round
 // trip instead of three (BEGIN, the batch, COMMIT).
 func (d *pgDriver) execAtomic(ctx context.Context, stmts []stmt) error {
+	return sendBatch(ctx, d.pool, stmts)
+}
+
+// batchSender is what a pool and a transaction have in common.
+type batchSender interface {
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
+// sendBatch runs stmts in order in one round trip through to.
+func sendBatch(ctx context.Context, to batchSender, stmts []stmt) error {
 	if len(stmts) == 0 {
 		return nil
 	}
@@ -83,7 +93,7 @@ func (d *pgDriver) execAtomic(ctx context.Context, stmts []stmt) error {
 	for _, st := range stmts {
 		b.Queue(st.sql, st.args...)
 	}
-	br := d.pool.SendBatch(ctx, b)
+	br := to.SendBatch(ctx, b)
 	for _, st := range stmts {
 		if _, err := br.Exec(); err != nil {
 			_ = br.Close()
@@ -113,21 +123,7 @@ type pgTx struct {
 
 // execBatch sends stmts as one pgx batch: one round trip.
 func (t pgTx) execBatch(ctx context.Context, stmts []stmt) error {
-	if len(stmts) == 0 {
-		return nil
-	}
-	b := &pgx.Batch{}
-	for _, st := range stmts {
-		b.Queue(st.sql, st.args...)
-	}
-	br := t.tx.SendBatch(ctx, b)
-	for _, st := range stmts {
-		if _, err := br.Exec(); err != nil {
-			_ = br.Close()
-			return fmt.Errorf("%s: %w", st.what, err)
-		}
-	}
-	return br.Close()
+	return sendBatch(ctx, t.tx, stmts)
 }
 
 func (t pgTx) commit(ctx context.Context) error   { return t.tx.Commit(ctx) }
