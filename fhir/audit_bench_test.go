@@ -27,23 +27,29 @@ import (
 // exchange log on (one row per request, batched in the background); both;
 // and both with tracing at the default sampler (parentbased_always_on,
 // batch exporter that drops). The -32-clients cases show how the group
-// commit amortises with more requests in flight.
+// commit amortises with more requests in flight; +fsync what an fdatasync
+// of the SQLite journal per group costs (--audit-journal-fsync).
 func BenchmarkReadByIDAudit(b *testing.B) {
 	cases := []struct {
 		name                   string
 		audit, exchange, trace bool
-		perCPU                 int // clients per GOMAXPROCS
+		perCPU                 int  // clients per GOMAXPROCS
+		fsync                  bool // SQLite: fdatasync the journal per group
 	}{
-		{"off", false, false, false, 4},
-		{"audit", true, false, false, 4},
-		{"exchange-log", false, true, false, 4},
-		{"audit+exchange-log", true, true, false, 4},
-		{"audit+exchange-log+tracing", true, true, true, 4},
-		{"off-32-clients", false, false, false, 16},
-		{"audit-32-clients", true, false, false, 16},
+		{"off", false, false, false, 4, false},
+		{"audit", true, false, false, 4, false},
+		{"exchange-log", false, true, false, 4, false},
+		{"audit+exchange-log", true, true, false, 4, false},
+		{"audit+exchange-log+tracing", true, true, true, 4, false},
+		{"off-32-clients", false, false, false, 16, false},
+		{"audit-32-clients", true, false, false, 16, false},
+		{"audit+exchange-log+fsync", true, true, false, 4, true},
 	}
 	for _, kind := range []string{"sqlite", "postgres"} {
 		for _, c := range cases {
+			if c.fsync && kind != "sqlite" {
+				continue // PostgreSQL has no journal
+			}
 			b.Run(kind+"/"+c.name, func(b *testing.B) {
 				ctx := context.Background()
 				cfg := store.Config{DataDir: b.TempDir()}
@@ -93,7 +99,7 @@ func BenchmarkReadByIDAudit(b *testing.B) {
 					// to the database. Exchange rows ride along.
 					ao := audit.Options{Committers: 2, Rider: rider}
 					if kind == "sqlite" {
-						j, err := audit.OpenJournal(ctx, filepath.Join(cfg.DataDir, "audit-journal"), st, audit.JournalOptions{})
+						j, err := audit.OpenJournal(ctx, filepath.Join(cfg.DataDir, "audit-journal"), st, audit.JournalOptions{Fsync: c.fsync})
 						if err != nil {
 							b.Fatal(err)
 						}
