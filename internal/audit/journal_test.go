@@ -399,3 +399,24 @@ func journalChild(t *testing.T, data string) {
 	time.Sleep(time.Minute)
 	t.Fatal("not killed")
 }
+
+// TestJournalFsync: with Fsync every group is flushed to disk as well; the
+// records go the same way into the database.
+func TestJournalFsync(t *testing.T) {
+	t.Parallel()
+	data := t.TempDir()
+	st := openDB(t, data)
+	o := noIngest
+	o.Fsync = true
+	w := audit.NewWriter(st, nil, audit.Options{Committers: 1, Journal: openJournal(t, filepath.Join(data, "audit-journal"), st, o)})
+	defer w.Close()
+	for i := range 3 {
+		record(t, w, "ehr-fsync", "p"+strconv.Itoa(i))
+	}
+	if err := w.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if ev, _ := counts(t, st, "ehr-fsync", ""); ev != 3 {
+		t.Fatalf("%d AuditEvents, want 3", ev)
+	}
+}
