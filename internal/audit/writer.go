@@ -57,8 +57,8 @@ type request struct {
 }
 
 // Writer group-commits AuditEvents: Record returns only once its records
-// are committed, and every record queued while a commit runs goes into the
-// next one.
+// are committed (to the database, or appended to the Journal), and every
+// record queued while a commit runs goes into the next one.
 type Writer struct {
 	st      Store
 	now     func() time.Time
