@@ -116,7 +116,7 @@ func BenchmarkReadByIDAudit(b *testing.B) {
 					}
 					o.Telemetry = fhir.Telemetry{Tracer: tp, Meter: tel.MeterProvider, Propagator: tel.Propagator}
 				}
-				srv := startAuthed(b, st, o)
+				srv := startAuthedCaching(b, st, o, benchClientCache) // as kapgw serve caches clients
 				srv.Client().Transport.(*bearerTransport).base.(*http.Transport).MaxIdleConnsPerHost = 64
 				benchReadByID(b, srv, st, c.perCPU)
 			})
