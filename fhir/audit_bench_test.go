@@ -43,6 +43,7 @@ func BenchmarkReadByIDAudit(b *testing.B) {
 		{"audit+exchange-log+tracing", true, true, true, 4, false},
 		{"off-32-clients", false, false, false, 16, false},
 		{"audit-32-clients", true, false, false, 16, false},
+		{"audit+exchange-log+tracing-32-clients", true, true, true, 16, false},
 		{"audit+exchange-log+fsync", true, true, false, 4, true},
 	}
 	for _, kind := range []string{"sqlite", "postgres"} {
@@ -84,11 +85,10 @@ func BenchmarkReadByIDAudit(b *testing.B) {
 						b.Fatal(err)
 					}
 					x := exchange.New(st, ci, log, time.Now)
-					var linger time.Duration
 					if c.audit {
-						linger, rider = 50*time.Millisecond, x // as kapgw serve does
+						rider = x
 					}
-					x.StartBatching(8192, linger)
+					x.StartBatching(8192, 50*time.Millisecond) // as kapgw serve does
 					b.Cleanup(x.Close)
 					o.Exchanges = x
 				}
