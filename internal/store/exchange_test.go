@@ -27,7 +27,7 @@ func testExchanges(t *testing.T, open opener) {
 	rows := []Exchange{
 		{At: t0, Kind: "intake", Direction: "in", TraceID: "t1", EpisodeID: "ep-1", PartnerID: "clinic", Status: "ok", Code: "200", Payload: "local:v1:AAAA"},
 		{At: t0.Add(time.Minute), Kind: "pharmacy", Direction: "out", TraceID: "t1", EpisodeID: "ep-1", Refs: []string{"MedicationRequest/mr-1"}, Operation: "NewRx", Status: "unknown", Attempt: 2, Duration: 1500 * time.Millisecond, ErrorClass: "timeout"},
-		{At: t0.Add(2 * time.Minute), Kind: "pull", Direction: "in", TraceID: "t2", PartnerID: "ehr-a", Refs: []string{"Patient/p1", "Observation/o1"}, Status: "ok", Code: "200"},
+		{At: t0.Add(2 * time.Minute), Kind: "pull", Direction: "in", TraceID: "t2", PartnerID: "ehr-a", Refs: []string{"Patient/p1", "Observation/o1"}, Status: "ok", Code: "200", Payload: "local:v1:BBBB"},
 	}
 	if err := s.AddExchanges(ctx, nil); err != nil {
 		t.Fatal(err)
@@ -85,6 +85,11 @@ func testExchanges(t *testing.T, open opener) {
 	e, err = s.ExchangeByID(ctx, ids[0])
 	if err != nil || e.Payload != "local:v1:AAAA" || !e.HasPayload {
 		t.Errorf("ExchangeByID payload = %q %v, %v", e.Payload, e.HasPayload, err)
+	}
+	// A batch keeps its rows' order and a payload next to a row without one.
+	e, err = s.ExchangeByID(ctx, ids[2])
+	if err != nil || e.Payload != "local:v1:BBBB" || !e.HasPayload || e.Kind != "pull" {
+		t.Errorf("ExchangeByID(batched with payload) = %+v, %v", e, err)
 	}
 	if _, err := s.ExchangeByID(ctx, ids[2]+100); !errors.Is(err, ErrNotFound) {
 		t.Errorf("ExchangeByID(missing) = %v, want ErrNotFound", err)
