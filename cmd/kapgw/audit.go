@@ -32,8 +32,18 @@ func auditOptions(dialect string, rider audit.Rider) audit.Options {
 // startAudit starts the AuditEvent group-commit writer (when audit is on)
 // and retention: a pass now, then hourly. Retention runs in every instance
 // and is idempotent; it is not a River job because the queue only runs
-// when a pharmacy is configured. stop ends both.
-func startAudit(ctx context.Context, log *slog.Logger, cfg config.Audit, st *store.Store, rider audit.Rider) (fhir.Audit, func()) {
+// when a pharmacy is configured. stop ends both. On SQLite it first opens
+// the AuditEvent journal and replays what a previous process left; if
+// that fails the gateway does not start (serving would mean refusing every
+// audited access, or serving unaudited).
+func startAudit(ctx context.Context, log *slog.Logger, cfg config.Audit, st *store.Store, rider audit.Rider) (fhir.Audit, func(), error) {
+	var j *audit.Journal
+	if cfg.Enabled {
+		var err error
+		if j, err = openJournal(ctx, log, cfg, st); err != nil {
+			return fhir.Audit{}, nil, fmt.Errorf("AuditEvent journal: %w", err)
+		}
+	}
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
 	go func() {
@@ -53,14 +63,6 @@ func startAudit(ctx context.Context, log *slog.Logger, cfg config.Audit, st *sto
 	var w *audit.Writer
 	if cfg.Enabled {
 		o := auditOptions(st.Dialect(), rider)
-		j, err := openJournal(ctx, log, cfg, st)
-		if err != nil {
-			// Fail closed: every audited access is refused until a
-			// restart can replay the journal.
-			log.ErrorContext(ctx, "AuditEvent journal unusable: accesses to patient data are refused", "err", err.Error())
-			a.Writer = refuseAll{err}
-			return a, func() { cancel(); <-done }
-		}
 		o.Journal = j
 		w = audit.NewWriter(st, time.Now, o)
 		a.Writer = w
@@ -76,7 +78,7 @@ func startAudit(ctx context.Context, log *slog.Logger, cfg config.Audit, st *sto
 		if w != nil {
 			w.Close()
 		}
-	}
+	}, nil
 }
 
 // openJournal opens the AuditEvent journal next to the SQLite database
@@ -108,14 +110,6 @@ func (l syncedLog) AuditEvents(ctx context.Context, f store.AuditFilter) ([]stor
 	}
 	return l.st.AuditEvents(ctx, f)
 }
-
-// refuseAll is the audit writer when the journal cannot be opened: every
-// access fails to be recorded, so every access is refused.
-type refuseAll struct{ err error }
-
-func (r refuseAll) Begin() func() { return func() {} }
-
-func (r refuseAll) Record(context.Context, audit.Access) error { return r.err }
 
 // prune deletes AuditEvents and exchange rows past their retention.
 func prune(ctx context.Context, log *slog.Logger, cfg config.Audit, st *store.Store) {

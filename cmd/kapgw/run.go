@@ -187,7 +187,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	defer gate.close()
 
-	aud, stopAudit := startAudit(ctx, log, cfg.Audit, st, xlog)
+	aud, stopAudit, err := startAudit(ctx, log, cfg.Audit, st, xlog)
+	if err != nil {
+		return err
+	}
 	defer stopAudit()
 	stopMetrics, err := startMetrics(ctx, log, cfg.MetricsAddr, tel.Metrics)
 	if err != nil {

@@ -62,3 +62,17 @@ func TestDevSecretStoreWithoutVault(t *testing.T) {
 		t.Errorf("dev store: %v, mode %v", err, info.Mode().Perm())
 	}
 }
+
+func TestUnusableAuditJournalStopsStart(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	// A file where the journal's directory belongs: the journal cannot be
+	// opened or replayed, so serving would audit nothing.
+	if err := os.WriteFile(filepath.Join(dir, "audit-journal"), []byte("not a directory"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err := serveErr(t, nil, "--data-dir", dir)
+	if !strings.Contains(err.Error(), "AuditEvent journal") {
+		t.Errorf("error %q does not name the AuditEvent journal", err)
+	}
+}
