@@ -35,14 +35,16 @@ func typeAndID(c echo.Context) (string, string, error) {
 	return typ, id, nil
 }
 
-func handleRead(r Reader, s Searcher) echo.HandlerFunc {
+// handleRead serves GET /{type}/{id}: the caller's scopes are checked
+// first, its patient access in the same query as the read.
+func handleRead(s Searcher) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		typ, id, err := typeAndID(c)
 		if err != nil {
 			return err
 		}
-		if !principal(c).Can(typ, auth.Read) {
-			return newError(http.StatusNotFound, "not-found", "resource not found")
+		if err := scopeAllowsRead(c, typ); err != nil {
+			return err
 		}
 		v, err := s.ReadVisible(c.Request().Context(), access(c), typ, id)
 		if err != nil {
@@ -59,14 +61,23 @@ func handleRead(r Reader, s Searcher) echo.HandlerFunc {
 // allowRead answers 404 (never 403, so that existence does not leak) when
 // the caller's scopes or patient access do not cover typ/id.
 func allowRead(c echo.Context, s Searcher, typ, id string) error {
-	if !principal(c).Can(typ, auth.Read) {
-		return newError(http.StatusNotFound, "not-found", "resource not found")
+	if err := scopeAllowsRead(c, typ); err != nil {
+		return err
 	}
 	ok, err := s.Visible(c.Request().Context(), access(c), typ, id)
 	if err != nil {
 		return err
 	}
 	if !ok {
+		return newError(http.StatusNotFound, "not-found", "resource not found")
+	}
+	return nil
+}
+
+// scopeAllowsRead answers 404 when the caller's scopes do not cover
+// reading typ.
+func scopeAllowsRead(c echo.Context, typ string) error {
+	if !principal(c).Can(typ, auth.Read) {
 		return newError(http.StatusNotFound, "not-found", "resource not found")
 	}
 	return nil

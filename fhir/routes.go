@@ -45,7 +45,7 @@ func routes(e *echo.Echo, o Options) {
 	api.GET("/:type", handleSearch(reg, srch), guard)
 	api.POST("/:type/_search", handleSearch(reg, srch), guard, limit)
 	api.GET("/:type/_history", handleHistory(reg, srch, false), guard)
-	api.GET("/:type/:id", handleRead(o.Reader, srch), guard)
+	api.GET("/:type/:id", handleRead(srch), guard)
 	api.GET("/:type/:id/_history", handleHistory(reg, srch, true), guard)
 	api.GET("/:type/:id/_history/:vid", handleVRead(o.Reader, srch), guard)
 	api.GET("/Patient/:id/$everything", handleEverything(reg, srch), guard)
