@@ -10,6 +10,7 @@ import (
 	"github.com/kapgw/kapgw/fhir"
 	"github.com/kapgw/kapgw/internal/audit"
 	"github.com/kapgw/kapgw/internal/config"
+	"github.com/kapgw/kapgw/internal/exchange"
 	"github.com/kapgw/kapgw/internal/store"
 )
 
@@ -36,12 +37,12 @@ func auditOptions(dialect string, rider audit.Rider) audit.Options {
 // the AuditEvent journal and replays what a previous process left; if
 // that fails the gateway does not start (serving would mean refusing every
 // audited access, or serving unaudited).
-func startAudit(ctx context.Context, log *slog.Logger, cfg config.Audit, st *store.Store, rider audit.Rider) (fhir.Audit, func(), error) {
+func startAudit(ctx context.Context, log *slog.Logger, cfg config.Audit, st *store.Store, rider audit.Rider) (auditing, error) {
 	var j *audit.Journal
 	if cfg.Enabled {
 		var err error
 		if j, err = openJournal(ctx, log, cfg, st); err != nil {
-			return fhir.Audit{}, nil, fmt.Errorf("AuditEvent journal: %w", err)
+			return auditing{}, fmt.Errorf("AuditEvent journal: %w", err)
 		}
 	}
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -72,13 +73,46 @@ func startAudit(ctx context.Context, log *slog.Logger, cfg config.Audit, st *sto
 	} else {
 		log.WarnContext(ctx, "AuditEvents are off: accesses to patient data are not audited")
 	}
-	return a, func() {
+	run := auditing{api: a, sync: func(context.Context) error { return nil }, stop: func() {
 		cancel()
 		<-done
 		if w != nil {
 			w.Close()
 		}
-	}, nil
+	}}
+	if w != nil {
+		run.sync = w.Sync
+	}
+	return run, nil
+}
+
+// auditing is the running AuditEvent writer: what the HTTP API records
+// through, sync (everything recorded so far reaches the database,
+// through the journal on SQLite) and stop.
+type auditing struct {
+	api  fhir.Audit
+	sync func(context.Context) error
+	stop func()
+}
+
+// freshExchanges lists the exchange log after writing what is still on
+// its way there (rows lingering in the queue, or in the AuditEvent
+// journal), so that GET /admin/v1/exchanges?trace= finds a request
+// answered a moment ago.
+type freshExchanges struct {
+	*exchange.Recorder
+	sync func(context.Context) error
+}
+
+// Exchanges syncs the AuditEvent writer, flushes the queue, then lists.
+func (x freshExchanges) Exchanges(ctx context.Context, f store.ExchangeFilter) ([]store.Exchange, error) {
+	if err := x.sync(ctx); err != nil {
+		return nil, fmt.Errorf("exchanges: %w", err)
+	}
+	if err := x.Flush(ctx); err != nil {
+		return nil, fmt.Errorf("exchanges: %w", err)
+	}
+	return x.Recorder.Exchanges(ctx, f)
 }
 
 // openJournal opens the AuditEvent journal next to the SQLite database

@@ -187,11 +187,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	defer gate.close()
 
-	aud, stopAudit, err := startAudit(ctx, log, cfg.Audit, st, xlog)
+	aud, err := startAudit(ctx, log, cfg.Audit, st, xlog)
 	if err != nil {
 		return err
 	}
-	defer stopAudit()
+	defer aud.stop()
 	stopMetrics, err := startMetrics(ctx, log, cfg.MetricsAddr, tel.Metrics)
 	if err != nil {
 		return err
@@ -209,8 +209,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Tokens:       gate.issuer,
 		RateLimits:   gate.limits,
 		Pharmacy:     rx.fhirCallbacks(),
-		Exchanges:    xlog,
-		Audit:        aud,
+		Exchanges:    freshExchanges{Recorder: xlog, sync: aud.sync},
+		Audit:        aud.api,
 	})
 	return serve(ctx, log, cfg, ln, handler)
 }

@@ -2,6 +2,7 @@ package exchange
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -101,6 +102,25 @@ func (r *Recorder) Return(rows []store.Exchange) {
 		case b.queue <- e:
 		default:
 			r.log.Warn("exchange log queue full; row dropped", "kind", e.Kind)
+		}
+	}
+}
+
+// Flush writes every row queued when it is called, before it returns, so
+// that a listing that follows sees them (the background batcher would
+// write them within its linger). Rows that fail to be written are put back.
+func (r *Recorder) Flush(ctx context.Context) error {
+	if r.batch == nil {
+		return nil
+	}
+	for {
+		rows := r.Take(batchMax)
+		if len(rows) == 0 {
+			return nil
+		}
+		if err := r.st.AddExchanges(untraced(ctx), rows); err != nil {
+			r.Return(rows)
+			return fmt.Errorf("flush %d exchange rows: %w", len(rows), err)
 		}
 	}
 }
