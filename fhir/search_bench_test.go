@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/kapgw/kapgw/internal/auth"
-	"github.com/kapgw/kapgw/internal/kap/kaptest"
 	"github.com/kapgw/kapgw/internal/store"
 	"github.com/kapgw/kapgw/mappers"
 )
@@ -22,14 +21,7 @@ import (
 // with 20 entries.
 func BenchmarkSearch(b *testing.B) {
 	srv, st := benchServer(b, "sqlite")
-	body, id := variant(kaptest.Example("home-dosing"), 1)
-	req, _ := http.NewRequest(http.MethodPut, srv.URL+"/kap/v1/episodes/"+id, bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := srv.Client().Do(req)
-	if err != nil || resp.StatusCode != http.StatusCreated {
-		b.Fatalf("seed episode: %v", err)
-	}
-	resp.Body.Close()
+	seedRead(b, srv, st)
 	pid := mappers.ID("Patient", "pt-b0000001")
 	var rs []store.Resource
 	for i := range 2000 {

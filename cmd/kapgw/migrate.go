@@ -37,17 +37,30 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 			return fmt.Errorf("database url: %w", err)
 		}
 	}
-	st, err := store.Open(ctx, store.Config{DataDir: cfg.DataDir, DatabaseURL: dbURL}, time.Now)
+	st, err := openMigrated(ctx, store.Config{DataDir: cfg.DataDir, DatabaseURL: dbURL})
 	if err != nil {
-		return fmt.Errorf("open store: %w", err)
+		return err
 	}
 	defer st.Close()
-	if err := st.Migrate(ctx); err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	if err := jobs.Migrate(ctx, st); err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
 	fmt.Fprintf(stdout, "migrated %s database\n", st.Dialect())
 	return nil
+}
+
+// openMigrated opens the store c describes and brings its schema and the
+// job queue's up to date, as kapgw migrate does and kapgw serve does at
+// start-up.
+func openMigrated(ctx context.Context, c store.Config) (*store.Store, error) {
+	st, err := store.Open(ctx, c, time.Now)
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	if err := st.Migrate(ctx); err != nil {
+		_ = st.Close()
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
+	if err := jobs.Migrate(ctx, st); err != nil {
+		_ = st.Close()
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
+	return st, nil
 }

@@ -135,17 +135,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return fmt.Errorf("database url: %w", err)
 	}
 
-	st, err := store.Open(ctx, store.Config{DataDir: cfg.DataDir, DatabaseURL: dbURL, Tracer: tel.TracerProvider}, time.Now)
+	st, err := openMigrated(ctx, store.Config{DataDir: cfg.DataDir, DatabaseURL: dbURL, Tracer: tel.TracerProvider})
 	if err != nil {
-		return fmt.Errorf("open store: %w", err)
+		return err
 	}
 	defer st.Close()
-	if err := st.Migrate(ctx); err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	if err := jobs.Migrate(ctx, st); err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
 	log.InfoContext(ctx, "store ready", "dialect", st.Dialect())
 	if err := intake.PublishCodeSystems(ctx, st, cfg.SystemBase); err != nil {
 		return err

@@ -316,17 +316,7 @@ func waitOutboxEmpty(t *testing.T, st *store.Store, timeout time.Duration) {
 	const q = `SELECT COUNT(*) FROM river_job WHERE kind = 'sync_push' AND state NOT IN ('completed', 'cancelled', 'discarded')`
 	deadline := time.Now().Add(timeout)
 	for {
-		var n int
-		db, pool := st.JobDB()
-		var err error
-		if pool != nil {
-			err = pool.QueryRow(context.Background(), q).Scan(&n)
-		} else {
-			err = db.QueryRow(q).Scan(&n)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+		n := countJobs(t, st, q)
 		if n == 0 {
 			return
 		}
@@ -341,7 +331,12 @@ func waitOutboxEmpty(t *testing.T, st *store.Store, timeout time.Duration) {
 // running (rescued) or failed by the fault proxy.
 func retried(t *testing.T, st *store.Store) int {
 	t.Helper()
-	const q = `SELECT COUNT(*) FROM river_job WHERE kind = 'sync_push' AND attempt > 1`
+	return countJobs(t, st, `SELECT COUNT(*) FROM river_job WHERE kind = 'sync_push' AND attempt > 1`)
+}
+
+// countJobs runs a COUNT query q over River's tables on either database.
+func countJobs(t *testing.T, st *store.Store, q string) int {
+	t.Helper()
 	var n int
 	db, pool := st.JobDB()
 	var err error

@@ -53,14 +53,7 @@ func TestAuditEventsValidate(t *testing.T) {
 func TestWriterGroupCommitsConcurrentAccesses(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	st, err := store.Open(ctx, store.Config{DataDir: filepath.Join(t.TempDir(), "data")}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st := openDB(t, filepath.Join(t.TempDir(), "data"))
 	counting := &countingStore{Store: st}
 	w := audit.NewWriter(counting, nil, audit.Options{})
 	const n = 200
@@ -132,14 +125,7 @@ func (r *sliceRider) Return(rows []store.Exchange) {
 func TestExchangeRowsRideInTheAuditCommit(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	st, err := store.Open(ctx, store.Config{DataDir: filepath.Join(t.TempDir(), "data")}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st := openDB(t, filepath.Join(t.TempDir(), "data"))
 	rider := &sliceRider{}
 	for range 3 {
 		rider.rows = append(rider.rows, store.Exchange{Kind: "pull", Direction: "in", PartnerID: "ehr-a", Status: "ok"})
@@ -187,14 +173,7 @@ func (f failingStore) AddAuditEventsAndExchanges(context.Context, []store.AuditR
 func TestGroupWaitsForAccessesInFlight(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	st, err := store.Open(ctx, store.Config{DataDir: filepath.Join(t.TempDir(), "data")}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st := openDB(t, filepath.Join(t.TempDir(), "data"))
 	counting := &countingStore{Store: st}
 	w := audit.NewWriter(counting, nil, audit.Options{Committers: 1, MaxDelay: 5 * time.Second})
 	defer w.Close()
