@@ -22,7 +22,8 @@ type Searcher interface {
 	Search(ctx context.Context, r store.SearchRequest) (store.SearchResult, error)
 	HistoryPage(ctx context.Context, r store.HistoryRequest) (store.SearchResult, error)
 	Visible(ctx context.Context, a store.Access, typ, id string) (bool, error)
-	// ReadVisible is Reader.Read of what Visible allows, in one step.
+	// ReadVisible reads the current version of what Visible allows, in
+	// one step.
 	ReadVisible(ctx context.Context, a store.Access, typ, id string) (store.Version, error)
 }
 

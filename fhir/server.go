@@ -29,9 +29,9 @@ type Intake interface {
 	Current(ctx context.Context, id string) ([]store.Version, error)
 }
 
-// Reader reads stored resources by id and version.
+// Reader reads stored resources by version (a read of the current version
+// goes through Searcher.ReadVisible, which checks access in the same query).
 type Reader interface {
-	Read(ctx context.Context, typ, id string) (store.Version, error)
 	VRead(ctx context.Context, typ, id string, versionID int64) (store.Version, error)
 }
 
