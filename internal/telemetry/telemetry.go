@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -98,7 +99,11 @@ func serviceName(getenv func(string) string) string {
 
 // buildTracing installs the exporter the environment asks for, or none.
 func (t *Telemetry) buildTracing(ctx context.Context, o Options, res *resource.Resource) error {
-	opts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res), sdktrace.WithSpanProcessor(redactor{})}
+	opts := []sdktrace.TracerProviderOption{
+		sdktrace.WithResource(res),
+		sdktrace.WithSpanProcessor(redactor{}),
+		sdktrace.WithIDGenerator(timeOrderedIDs{now: time.Now}),
+	}
 	switch {
 	case o.SpanExporter != nil:
 		t.Exporting, t.Sampler = true, "always_on"
