@@ -26,7 +26,7 @@ import (
 // SQLite appended to the journal, as kapgw serve does); the
 // exchange log on (one row per request, batched in the background); both;
 // and both with tracing at the default sampler (parentbased_always_on,
-// batch exporter that drops). The -32-clients cases show how the group
+// batch exporter that drops, the gateway's time-ordered trace ids). The -32-clients cases show how the group
 // commit amortises with more requests in flight; +fsync what an fdatasync
 // of the SQLite journal per group costs (--audit-journal-fsync).
 func BenchmarkReadByIDAudit(b *testing.B) {
@@ -60,7 +60,8 @@ func BenchmarkReadByIDAudit(b *testing.B) {
 				var tp *sdktrace.TracerProvider
 				if c.trace {
 					tp = sdktrace.NewTracerProvider(sdktrace.WithBatcher(discard{}),
-						sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.AlwaysSample())))
+						sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.AlwaysSample())),
+						sdktrace.WithIDGenerator(telemetry.IDGenerator()))
 					b.Cleanup(func() { tp.Shutdown(context.Background()) })
 					cfg.Tracer = tp
 				}

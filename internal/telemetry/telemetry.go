@@ -20,7 +20,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -102,7 +101,7 @@ func (t *Telemetry) buildTracing(ctx context.Context, o Options, res *resource.R
 	opts := []sdktrace.TracerProviderOption{
 		sdktrace.WithResource(res),
 		sdktrace.WithSpanProcessor(redactor{}),
-		sdktrace.WithIDGenerator(timeOrderedIDs{now: time.Now}),
+		sdktrace.WithIDGenerator(IDGenerator()),
 	}
 	switch {
 	case o.SpanExporter != nil:
