@@ -47,6 +47,16 @@ func TestExchangeLogFollowsAPrescription(t *testing.T) {
 		Kind, Direction, Status, EpisodeID, PartnerID, TraceID string
 		Attempt                                                int
 	}
+	// kapgw exchanges reads the database from its own process: the intake
+	// row reaches it after the queue's linger and a journal ingest
+	// (docs/audit.md, "Read your writes"), and the pharmacy worker may
+	// write its rows sooner, so wait until both are there.
+	intakeRow := func(r row) bool {
+		return r.Kind == "intake" && r.Direction == "in" && r.EpisodeID == id && r.PartnerID == "clinic-platform"
+	}
+	deliveryRow := func(r row) bool {
+		return r.Kind == "pharmacy" && r.Direction == "out" && r.Status == pharmacy.StepAccepted && r.Attempt == 1
+	}
 	var rows []row
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		rows = nil
@@ -56,18 +66,14 @@ func TestExchangeLogFollowsAPrescription(t *testing.T) {
 				rows = append(rows, r)
 			}
 		}
-		if has(rows, func(r row) bool { return r.Kind == "pharmacy" && r.Status == pharmacy.StepAccepted }) {
+		if has(rows, intakeRow) && has(rows, deliveryRow) {
 			break
 		}
 	}
-	if !has(rows, func(r row) bool {
-		return r.Kind == "intake" && r.Direction == "in" && r.EpisodeID == id && r.PartnerID == "clinic-platform"
-	}) {
+	if !has(rows, intakeRow) {
 		t.Errorf("no intake row in trace %s: %+v", trace, rows)
 	}
-	if !has(rows, func(r row) bool {
-		return r.Kind == "pharmacy" && r.Direction == "out" && r.Status == pharmacy.StepAccepted && r.Attempt == 1
-	}) {
+	if !has(rows, deliveryRow) {
 		t.Errorf("the NewRx delivery is not in the intake's trace %s: %+v", trace, rows)
 	}
 
