@@ -26,9 +26,10 @@ import (
 // SQLite appended to the journal, as kapgw serve does); the
 // exchange log on (one row per request, batched in the background); both;
 // and both with tracing at the default sampler (parentbased_always_on,
-// batch exporter that drops, the gateway's time-ordered trace ids). The -32-clients cases show how the group
-// commit amortises with more requests in flight; +fsync what an fdatasync
-// of the SQLite journal per group costs (--audit-journal-fsync).
+// batch exporter that drops, the gateway's time-ordered trace ids). The
+// -32-clients cases show how the group commit amortises with more requests
+// in flight; +fsync what an fdatasync of the SQLite journal per group costs
+// (--audit-journal-fsync).
 func BenchmarkReadByIDAudit(b *testing.B) {
 	cases := []struct {
 		name                   string

@@ -326,7 +326,7 @@ func waitOutboxEmpty(t *testing.T, st *store.Store, timeout time.Duration) {
 		}
 		if time.Now().After(deadline) {
 			states := map[string]int{}
-			for _, state := range []string{"available", "running", "retryable", "scheduled"} {
+			for _, state := range []string{"pending", "available", "running", "retryable", "scheduled"} {
 				states[state] = countJobs(t, st, `SELECT COUNT(*) FROM river_job WHERE kind = 'sync_push' AND state = '`+state+`'`)
 			}
 			t.Fatalf("%d deliveries still pending after %s, by state %v", n, timeout, states)
